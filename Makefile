@@ -1,0 +1,34 @@
+# klp-rs: the Linux livepatch core in Rust. See README.md.
+#   make run     build, boot under QEMU, show a livepatch at work
+#   make shell   build, boot to an interactive shell in the guest
+#   make check   every test; ends with "N passed, N failed"
+# Knobs: KLP_IMPL=rust|c  KLP_CACHE=dir  TESTS=a.sh,b.sh  KLP_DEBUG=1
+
+export KLP_IMPL ?= rust
+export KLP_CACHE ?= $(HOME)/.cache/klp-rs
+H := harness
+
+.PHONY: all deps tree kernel run shell check clean
+
+all: kernel
+
+deps:
+	@$(H)/deps.sh
+
+tree: deps
+	@$(H)/fetch-tree.sh
+
+kernel: deps
+	@$(H)/build.sh
+
+run: kernel
+	@$(H)/run-guest.sh demo
+
+shell: kernel
+	@$(H)/run-guest.sh shell
+
+check:
+	@$(H)/check.sh
+
+clean:
+	rm -rf "$(KLP_CACHE)/$(KLP_IMPL)" "$(KLP_CACHE)/$(KLP_IMPL)-debug"

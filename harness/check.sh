@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make check`: host unit tests, kernel build, every guest test; one result
+# line per test and a closing "N passed, N failed". Non-zero when anything failed.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cache=${KLP_CACHE:-$HOME/.cache/klp-rs}
+impl=${KLP_IMPL:-rust}
+export PATH="$HOME/.cargo/bin:$PATH"
+mkdir -p "$cache"
+results=$(mktemp "${TMPDIR:-/tmp}/klp-results.XXXXXX")
+trap 'rm -f "$results"' EXIT
+start=$SECONDS
+
+summary() {
+	local pass fail
+	pass=$(grep -c '^PASS ' "$results")
+	fail=$(grep -c '^FAIL ' "$results")
+	echo
+	echo "== results ($impl, $((SECONDS - start))s)"
+	sed 's/^/  /' "$results"
+	echo "$pass passed, $fail failed" | tee "$cache/last-summary"
+	[[ $fail -eq 0 ]]
+}
+
+"$here/deps.sh" || { echo "FAIL dependencies" >>"$results"; summary; exit 1; }
+
+# 1. Host-side unit tests of the pure logic shared with the kernel crate.
+if [[ -f $repo/Cargo.toml && -z ${TESTS:-} ]]; then
+	echo "== cargo test"
+	log=$(mktemp)
+	(cd "$repo" && cargo test --workspace 2>&1) | tee "$log"
+	rc=${PIPESTATUS[0]}
+	p=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+	f=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+	for ((i = 0; i < p; i++)); do echo "PASS cargo-test" >>"$results"; done
+	for ((i = 0; i < f; i++)); do echo "FAIL cargo-test" >>"$results"; done
+	if [[ $rc -ne 0 && $f -eq 0 ]]; then echo "FAIL cargo-test (exit $rc)" >>"$results"; fi
+	grep -E '^test .* FAILED$' "$log" | sed 's/^/  /'
+	rm -f "$log"
+fi
+
+# 2. The kernel and modules.
+echo "== build ($impl)"
+if ! "$here/build.sh" >"$cache/last-build.log" 2>&1; then
+	echo "kernel build failed; last lines of $cache/last-build.log:"
+	tail -n 40 "$cache/last-build.log" | sed 's/^/  | /'
+	echo "FAIL kernel-build" >>"$results"
+	summary
+	exit 1
+fi
+echo "PASS kernel-build" >>"$results"
+
+# 3. Guest tests: the upstream selftests, unmodified, then the project's own.
+if [[ -n ${TESTS:-} ]]; then
+	read -ra tests <<<"${TESTS//,/ }"
+else
+	tests=(test-livepatch.sh test-callbacks.sh test-shadow-vars.sh test-state.sh
+		test-ftrace.sh test-sysfs.sh test-syscall.sh test-kprobe.sh)
+	for t in "$repo"/tools/testing/selftests/livepatch/test-*.sh; do
+		[[ -f $t ]] && tests+=("$(basename "$t")")
+	done
+fi
+echo "== guest: ${tests[*]}"
+KLP_RESULTS=$results "$here/run-guest.sh" check "${tests[@]}"
+
+summary

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install everything the klp-rs build and guest need. Idempotent: when all is
+# present it only checks and returns in a second or two.
+set -euo pipefail
+
+BINDGEN_VERSION=0.73.2
+
+apt_pkgs=(
+	clang-19 lld-19 llvm-19 libclang-19-dev
+	qemu-system-x86 busybox-static bash-static
+	flex bison bc libelf-dev libssl-dev cpio kmod xz-utils zstd
+	rsync dwarves make gcc libc6-dev python3
+	coreutils util-linux procps diffutils gawk grep sed findutils
+	patchutils
+)
+
+missing=()
+for p in "${apt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "deps: installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+	echo "deps: adding rustup component rust-src"
+	rustup component add rust-src
+fi
+
+if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+	echo "deps: installing bindgen-cli $BINDGEN_VERSION"
+	cargo install --locked --version "$BINDGEN_VERSION" bindgen-cli
+fi

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Boot a built klp-rs guest under QEMU.
+#
+#   KLP_IMPL=rust|c run-guest.sh check TEST...   run tests, write results
+#   KLP_IMPL=rust|c run-guest.sh demo|shell
+#
+# Every boot has a time limit; a hung or crashed guest is killed and the tail
+# of its console shown. The full console log is kept and its path printed.
+# In check mode, one line per requested test is appended to $KLP_RESULTS
+# ("PASS name" / "FAIL name why"); a test the guest never reported fails.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${KLP_CACHE:-$HOME/.cache/klp-rs}
+impl=${KLP_IMPL:-rust}
+flavour=$impl
+[[ ${KLP_DEBUG:-0} == 1 ]] && flavour=$impl-debug
+fdir=$cache/$flavour
+mode=$1
+shift
+tests=("$@")
+
+bzimage=$fdir/build/arch/x86/boot/bzImage
+[[ -f $bzimage ]] || { echo "run-guest: no kernel at $bzimage; build first" >&2; exit 2; }
+initrd=$fdir/initramfs.cpio.gz
+"$here/mkinitramfs.sh" "$fdir" "$initrd" || exit 2
+
+mkdir -p "$cache/logs"
+log=$cache/logs/$(date +%Y%m%d-%H%M%S)-$flavour-$mode.log
+
+# KVM only where a probe showed a guest really boots with it (it does not on
+# the PVM-backed /dev/kvm of these machines); the answer is cached.
+accel=(-accel tcg,thread=single -cpu max)
+case ${KLP_ACCEL:-auto} in
+tcg) ;;
+kvm) accel=(-accel kvm -cpu host) ;;
+auto)
+	probe=$cache/kvm-probe
+	if [[ -w /dev/kvm && ! -f $probe ]]; then
+		if timeout -k 5 30 qemu-system-x86_64 -accel kvm -cpu host -m 512M -smp 1 -nographic -no-reboot \
+			-kernel "$bzimage" -initrd "$initrd" -append "console=ttyS0 panic=-1 klp.mode=probe" \
+			</dev/null 2>&1 | grep -q KLP-PROBE-OK; then
+			echo yes >"$probe"
+		else
+			echo no >"$probe"
+		fi
+	fi
+	[[ -f $probe && $(cat "$probe") == yes ]] && accel=(-accel kvm -cpu host)
+	;;
+esac
+
+joined=$(IFS=,; echo "${tests[*]}")
+append="console=ttyS0 panic=-1 loglevel=5 klp.mode=$mode"
+[[ -n $joined ]] && append="$append klp.tests=$joined"
+[[ -n ${KLP_TEST_TIMEOUT:-} ]] && append="$append klp.timeout=$KLP_TEST_TIMEOUT"
+qemu=(qemu-system-x86_64 "${accel[@]}" -m "${KLP_MEM:-1G}" -smp "${KLP_SMP:-2}"
+	-nographic -no-reboot -kernel "$bzimage" -initrd "$initrd" -append "$append")
+
+case $mode in
+check) limit=${KLP_BOOT_TIMEOUT:-$((300 + 300 * ${#tests[@]}))} ;;
+shell) limit=${KLP_BOOT_TIMEOUT:-7200} ;;
+*) limit=${KLP_BOOT_TIMEOUT:-300} ;;
+esac
+echo "run-guest: $flavour kernel, ${accel[*]}, limit ${limit}s; console log: $log"
+
+if [[ $mode == shell ]]; then
+	timeout -k 10 "$limit" "${qemu[@]}" 2>&1 | tee "$log"
+	exit 0
+fi
+
+# Show what matters live; the whole console goes to the log.
+timeout -k 10 "$limit" "${qemu[@]}" </dev/null 2>&1 | tee "$log" |
+	if [[ $mode == check ]]; then
+		awk '/^KLP-TAIL-BEGIN/{t=1} t{print; fflush()} /^KLP-TAIL-END/{t=0}
+		     /^KLP-(BEGIN|RESULT|INIT)/{print; fflush()}'
+	else
+		grep --line-buffered -v '^\[ *[0-9.]*\]'
+	fi
+qemu_rc=${PIPESTATUS[0]}
+tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
+
+if ! grep -q '^KLP-DONE' "$log"; then
+	if [[ $qemu_rc == 124 || $qemu_rc == 137 ]]; then
+		echo "run-guest: guest killed after ${limit}s; last console lines:"
+	else
+		echo "run-guest: guest ended without finishing (qemu exit $qemu_rc); last console lines:"
+	fi
+	tail -n 40 "$log" | sed 's/^/  | /'
+	guest_ok=0
+else
+	guest_ok=1
+fi
+
+if [[ $mode == check ]]; then
+	results=${KLP_RESULTS:-/dev/null}
+	for t in "${tests[@]}"; do
+		line=$(grep -E "^KLP-RESULT $t (PASS|FAIL)" "$log" | tail -n1)
+		if [[ -z $line ]]; then
+			echo "FAIL $t no result from the guest" >>"$results"
+		else
+			echo "${line#KLP-RESULT }" | awk '{ s=$2; $2=""; sub(/^ /, ""); print s, $0 }' \
+				| sed -E 's/^(PASS|FAIL) ([^ ]+) ?/\1 \2 /' >>"$results"
+		fi
+	done
+	echo "run-guest: console log: $log"
+fi
+
+if [[ $mode == demo ]]; then
+	before=$(sed -n 's/^KLP-DEMO cmdline-before: //p' "$log")
+	patched=$(sed -n 's/^KLP-DEMO cmdline-patched: //p' "$log")
+	after=$(sed -n 's/^KLP-DEMO cmdline-after: //p' "$log")
+	echo "run-guest: console log: $log"
+	if [[ $patched == "this has been live patched" && -n $before && $after == "$before" ]]; then
+		echo "run-guest: /proc/cmdline changed to the sample's text and back"
+	else
+		echo "run-guest: demo did not show the expected change"
+		exit 1
+	fi
+fi
+((guest_ok)) || exit 1

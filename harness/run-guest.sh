@@ -26,7 +26,7 @@ initrd=$fdir/initramfs.cpio.gz
 "$here/mkinitramfs.sh" "$fdir" "$initrd" || exit 2
 
 mkdir -p "$cache/logs"
-log=$cache/logs/$(date +%Y%m%d-%H%M%S)-$flavour-$mode.log
+log=${KLP_LOG:-$cache/logs/$(date +%Y%m%d-%H%M%S)-$flavour-$mode.log}
 
 # KVM only where a probe showed a guest really boots with it (it does not on
 # the PVM-backed /dev/kvm of these machines); the answer is cached.

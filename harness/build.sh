@@ -69,7 +69,7 @@ fi
 
 echo "build: kernel ($flavour) in $out" >&2
 clippy=()
-[[ $impl == rust && ${KLP_CLIPPY:-0} == 1 ]] && clippy=(CLIPPY=1)
+[[ $impl == rust && ${KLP_CLIPPY:-1} == 1 ]] && clippy=(CLIPPY=1)
 "${kmake[@]}" "${clippy[@]}" bzImage modules
 
 # External modules: the upstream selftest modules (copied from the tree, so

@@ -1,0 +1,10 @@
+//! The kernel crate's pure-logic files, compiled for the host.
+
+#[path = "../../../kernel/livepatch/state_rules.rs"]
+pub mod state_rules;
+
+#[path = "../../../kernel/livepatch/shadow_sizing.rs"]
+pub mod shadow_sizing;
+
+#[cfg(test)]
+mod tests;

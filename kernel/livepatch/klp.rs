@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! klp-rs: the kernel live patching core in Rust.
+//!
+//! Built into `kernel/livepatch/livepatch.o` beside the parts of the core
+//! still written in C (`core.c`, `patch.c`, `transition.c`). They call in
+//! through `include/linux/livepatch.h` and the internal headers (`state.h`);
+//! the C-owned data this crate reads is reached through [`cview`].
+
+use kernel::prelude::*;
+
+mod cview;
+mod shadow;
+pub mod shadow_sizing;
+mod state;
+pub mod state_rules;
+
+module! {
+    type: Livepatch,
+    name: "livepatch",
+    authors: ["klp-rs developers"],
+    description: "Kernel live patching core",
+    license: "GPL",
+}
+
+struct Livepatch;
+
+impl kernel::Module for Livepatch {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        shadow::init()?;
+        Ok(Livepatch)
+    }
+}

@@ -1,0 +1,503 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Shadow variables: data a livepatch attaches to an existing object, found
+//! by `<obj, id>`.
+//!
+//! A hash table of singly linked chains that grows and shrinks with the
+//! number of live variables ([`crate::shadow_sizing`]), so `klp_shadow_get`
+//! visits about one node at any count (upstream's fixed 4096 buckets degrade
+//! linearly). Lookups are lock-free under RCU; changes take one IRQ-safe
+//! spinlock, as upstream.
+//!
+//! Resizing without stopping readers: every node has two chain links, one
+//! per table generation. A resize runs in a work item, where it may sleep to
+//! allocate the new bucket array; holding the lock, it links every node into
+//! the new table through the spare link, publishes the new table, then waits
+//! for a grace period and frees the old array. Readers still in the old table
+//! follow the old links, which nothing changes after the switch; the old link
+//! becomes the spare again only after that grace period.
+
+use core::alloc::Layout;
+use kernel::ffi::{c_ulong, c_void};
+use core::ptr::{addr_of_mut, null_mut, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+
+use kernel::alloc::allocator::Kmalloc;
+use kernel::alloc::{flags, Allocator, Flags, KVVec, NumaNode};
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::sync::lock::GlobalGuard;
+use kernel::sync::{rcu, Arc};
+use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
+
+use crate::cview;
+use crate::shadow_sizing::{bucket_of, wanted_buckets, MIN_BUCKETS};
+
+/// One shadow variable; its data follows the header in the same allocation,
+/// 16-byte aligned like a kmalloc'd buffer.
+#[repr(C, align(16))]
+struct Node {
+    /// Chain links, indexed by [`Table::slot`] of the table walked.
+    next: [AtomicPtr<Node>; 2],
+    rcu: bindings::callback_head,
+    obj: usize,
+    id: c_ulong,
+    size: usize,
+}
+
+impl Node {
+    fn layout(size: usize) -> Option<Layout> {
+        let total = size_of::<Node>().checked_add(size)?;
+        Layout::from_size_align(total, align_of::<Node>()).ok()
+    }
+}
+
+/// Proof that published tables and nodes stay alive while it is held: the
+/// RCU read lock, or the writer lock (nothing is retired without it, and
+/// freeing waits for a grace period after that).
+trait KeepsAlive {}
+impl KeepsAlive for rcu::Guard {}
+impl KeepsAlive for GlobalGuard<WRITER> {}
+
+/// A node reachable from a published table.
+#[derive(Clone, Copy)]
+struct NodeRef(NonNull<Node>);
+
+impl NodeRef {
+    fn get<'g>(self, _alive: &'g impl KeepsAlive) -> &'g Node {
+        // SAFETY: a node reachable from a published table is freed only by an
+        // RCU callback queued after it was unlinked under the writer lock, so
+        // it outlives every RCU reader and lock holder that could reach it.
+        unsafe { self.0.as_ref() }
+    }
+
+    fn data(self) -> *mut c_void {
+        // SAFETY: the data area starts right after the header, inside the
+        // same allocation (see `Node::layout`); no access happens here.
+        unsafe { self.0.as_ptr().add(1) }.cast()
+    }
+}
+
+/// A node allocated but not published yet; freed at once when dropped.
+struct NewNode(NonNull<Node>);
+
+impl NewNode {
+    fn alloc(obj: *mut c_void, id: c_ulong, size: usize, gfp: Flags) -> Option<Self> {
+        let layout = Node::layout(size)?;
+        let mem = Kmalloc::alloc(layout, gfp | flags::__GFP_ZERO, NumaNode::NO_NODE).ok()?;
+        let node = mem.cast::<Node>();
+        // SAFETY: the allocation is fresh, large and aligned enough for a
+        // `Node`, and zeroed, which is a valid `Node` (null links, an unused
+        // callback head); we own it exclusively.
+        unsafe {
+            let node = &mut *node.as_ptr();
+            node.obj = obj as usize;
+            node.id = id;
+            node.size = size;
+        }
+        Some(NewNode(node))
+    }
+
+    fn data(&self) -> *mut c_void {
+        NodeRef(self.0).data()
+    }
+
+    /// Hands the node over to the table (see [`Table::insert`]).
+    fn into_raw(self) -> NonNull<Node> {
+        let node = self.0;
+        core::mem::forget(self);
+        node
+    }
+}
+
+impl Drop for NewNode {
+    fn drop(&mut self) {
+        // SAFETY: never published, so nobody else can see it; allocated by
+        // `Kmalloc` with exactly this layout.
+        unsafe {
+            let size = self.0.as_ref().size;
+            Kmalloc::free(self.0.cast(), Node::layout(size).unwrap_unchecked());
+        }
+    }
+}
+
+/// Frees a retired node once no RCU reader can reach it any more.
+///
+/// # Safety
+///
+/// Only called by RCU for a node handed to `call_rcu` by [`retire`].
+unsafe extern "C" fn free_node_rcu(head: *mut bindings::callback_head) {
+    let offset = core::mem::offset_of!(Node, rcu);
+    // SAFETY: `head` is the `rcu` member of a node queued by `retire`, so
+    // stepping back by the member offset gives that node; the grace period
+    // has passed, so we are its only user.
+    unsafe {
+        let node = NonNull::new_unchecked(head.byte_sub(offset).cast::<Node>());
+        let layout = Node::layout(node.as_ref().size).unwrap_unchecked();
+        Kmalloc::free(node.cast(), layout);
+    }
+}
+
+/// Frees `node` after a grace period. It must already be unlinked.
+fn retire(node: NodeRef) {
+    // SAFETY: the node is unlinked, so no new reader can reach it; its
+    // `rcu` head is unused (each node is retired once) and the callback frees
+    // it only after the readers that could still see it are done.
+    unsafe { bindings::call_rcu(addr_of_mut!((*node.0.as_ptr()).rcu), Some(free_node_rcu)) };
+}
+
+/// One generation of the table.
+struct Table {
+    /// log2 of the bucket count.
+    bits: u32,
+    /// Which of a node's two links the chains of this table use.
+    slot: usize,
+    buckets: KVVec<AtomicPtr<Node>>,
+}
+
+impl Table {
+    fn new(len: usize, slot: usize) -> Result<KBox<Self>> {
+        let mut buckets = KVVec::with_capacity(len, GFP_KERNEL)?;
+        for _ in 0..len {
+            buckets.push(AtomicPtr::new(null_mut()), GFP_KERNEL)?;
+        }
+        Ok(KBox::new(
+            Table {
+                bits: len.trailing_zeros(),
+                slot,
+                buckets,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn head(&self, obj: usize, id: c_ulong) -> &AtomicPtr<Node> {
+        &self.buckets[bucket_of(obj, id as u64, self.bits)]
+    }
+
+    fn find(&self, alive: &impl KeepsAlive, obj: usize, id: c_ulong) -> Option<NodeRef> {
+        let mut next = self.head(obj, id).load(Acquire);
+        while let Some(ptr) = NonNull::new(next) {
+            let node = NodeRef(ptr).get(alive);
+            if node.obj == obj && node.id == id {
+                return Some(NodeRef(ptr));
+            }
+            next = node.next[self.slot].load(Acquire);
+        }
+        None
+    }
+
+    /// Publishes `node` at the head of its chain.
+    fn insert(&self, _writer: &GlobalGuard<WRITER>, node: NewNode) {
+        let ptr = node.into_raw();
+        // SAFETY: not published yet, so we are its only user.
+        let node = unsafe { ptr.as_ref() };
+        let head = self.head(node.obj, node.id);
+        node.next[self.slot].store(head.load(Relaxed), Relaxed);
+        // Release: a reader that finds the node sees it fully initialised.
+        head.store(ptr.as_ptr(), Release);
+    }
+
+    /// Unlinks every node of `head`'s chain that `take` selects and hands it
+    /// to `taken` (which must retire it). Returns how many were taken.
+    fn unlink_where(
+        &self,
+        writer: &GlobalGuard<WRITER>,
+        head: &AtomicPtr<Node>,
+        take: impl Fn(&Node) -> bool,
+        mut taken: impl FnMut(NodeRef),
+    ) -> usize {
+        let mut count = 0;
+        let mut link = head;
+        while let Some(ptr) = NonNull::new(link.load(Relaxed)) {
+            let node = NodeRef(ptr).get(writer);
+            if take(node) {
+                // Readers on this node keep following its own link, intact.
+                link.store(node.next[self.slot].load(Relaxed), Release);
+                taken(NodeRef(ptr));
+                count += 1;
+            } else {
+                link = &node.next[self.slot];
+            }
+        }
+        count
+    }
+}
+
+/// The published table; NULL until [`init`] ran.
+static CURRENT: AtomicPtr<Table> = AtomicPtr::new(null_mut());
+
+fn current<'g>(_alive: &'g impl KeepsAlive) -> Option<&'g Table> {
+    // SAFETY: `CURRENT` is NULL or a published table. A table is replaced
+    // only under the writer lock and freed only after a grace period that
+    // follows, so it outlives every RCU reader and lock holder that loaded it.
+    unsafe { CURRENT.load(Acquire).as_ref() }
+}
+
+/// What the writer lock guards besides the chains.
+struct Writer {
+    live: usize,
+    resizer: Option<Arc<Resizer>>,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` initialises it from the livepatch initcall, before user
+    // space can load a livepatch module, the only callers of this API.
+    unsafe(uninit) static WRITER: SpinLockIrq<Writer> = Writer { live: 0, resizer: None };
+}
+
+impl Writer {
+    /// The resize work to queue, if the table no longer fits `live`.
+    fn resize_needed(&self, table: &Table) -> Option<Arc<Resizer>> {
+        let len = table.buckets.len();
+        if wanted_buckets(self.live, len) == len {
+            return None;
+        }
+        self.resizer.clone()
+    }
+}
+
+#[pin_data]
+struct Resizer {
+    #[pin]
+    work: Work<Resizer>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Resizer { self.work }
+}
+
+impl WorkItem for Resizer {
+    type Pointer = Arc<Resizer>;
+
+    fn run(_this: Arc<Resizer>) {
+        resize();
+    }
+}
+
+fn queue_resize(resizer: Option<Arc<Resizer>>) {
+    if let Some(resizer) = resizer {
+        // Already queued is fine: that run will see the latest count.
+        let _ = workqueue::system_unbound().enqueue(resizer);
+    }
+}
+
+/// Moves every variable to a table sized for the live count. Runs only in
+/// the (non-reentrant) resize work item, the only writer of `CURRENT` after
+/// `init`.
+fn resize() {
+    let want = {
+        let writer = WRITER.lock();
+        let Some(table) = current(&writer) else { return };
+        let len = table.buckets.len();
+        match wanted_buckets(writer.live, len) {
+            n if n == len => return,
+            n => (n, 1 - table.slot),
+        }
+    };
+    // Allocate outside the lock, where we may sleep; on failure the old
+    // table keeps working, only slower.
+    let Ok(new) = Table::new(want.0, want.1) else { return };
+    let old = {
+        let writer = WRITER.lock();
+        let Some(old) = current(&writer) else { return };
+        for head in old.buckets.iter() {
+            let mut next = head.load(Relaxed);
+            while let Some(ptr) = NonNull::new(next) {
+                let node = NodeRef(ptr).get(&writer);
+                next = node.next[old.slot].load(Relaxed);
+                let new_head = new.head(node.obj, node.id);
+                node.next[new.slot].store(new_head.load(Relaxed), Relaxed);
+                new_head.store(ptr.as_ptr(), Relaxed);
+            }
+        }
+        // Release: readers of the new table see all the links made above.
+        CURRENT.swap(KBox::into_raw(new), Release)
+    };
+    rcu::synchronize_rcu();
+    // SAFETY: `old` came from `KBox::into_raw` (in `init` or an earlier
+    // resize), is no longer published, and the grace period above has let
+    // every reader that could still see it finish.
+    drop(unsafe { KBox::from_raw(old) });
+}
+
+/// Sets up the table; called once from the livepatch initcall.
+pub(crate) fn init() -> Result {
+    // SAFETY: called once, before any other use of `WRITER`.
+    unsafe { WRITER.init() };
+    let resizer = Arc::pin_init(
+        pin_init!(Resizer {
+            work <- new_work!("klp_shadow_resize"),
+        }),
+        GFP_KERNEL,
+    )?;
+    let table = Table::new(MIN_BUCKETS, 0)?;
+    WRITER.lock().resizer = Some(resizer);
+    CURRENT.store(KBox::into_raw(table), Release);
+    Ok(())
+}
+
+fn lookup(alive: &impl KeepsAlive, obj: *mut c_void, id: c_ulong) -> *mut c_void {
+    current(alive)
+        .and_then(|table| table.find(alive, obj as usize, id))
+        .map_or(null_mut(), NodeRef::data)
+}
+
+/// Returns the data of shadow variable `<obj, id>`, or NULL.
+///
+/// # Safety
+///
+/// None beyond the C API contract: `obj` is only compared, never read.
+#[export]
+pub(crate) unsafe extern "C" fn klp_shadow_get(obj: *mut c_void, id: c_ulong) -> *mut c_void {
+    lookup(&rcu::read_lock(), obj, id)
+}
+
+fn get_or_alloc(
+    obj: *mut c_void,
+    id: c_ulong,
+    size: usize,
+    gfp: bindings::gfp_t,
+    ctor: bindings::klp_shadow_ctor_t,
+    ctor_data: *mut c_void,
+    warn_on_exist: bool,
+) -> *mut c_void {
+    let mut existing = lookup(&rcu::read_lock(), obj, id);
+    if existing.is_null() {
+        // Allocate before taking the lock: `gfp` may allow sleeping.
+        let Some(new) = NewNode::alloc(obj, id, size, Flags::from_raw(gfp)) else {
+            return null_mut();
+        };
+        // The table is reached through the RCU guard so that the lock guard
+        // stays free for updating the count.
+        let rcu = rcu::read_lock();
+        let mut writer = WRITER.lock();
+        let Some(table) = current(&rcu) else { return null_mut() };
+        // Someone may have won the race since the lockless look.
+        match table.find(&rcu, obj as usize, id) {
+            Some(found) => existing = found.data(),
+            None => {
+                if let Some(ctor) = ctor {
+                    // SAFETY: the constructor contract of `livepatch.h`: it
+                    // gets the object, the zeroed data and `ctor_data`, and
+                    // runs under the shadow lock like upstream.
+                    let err = unsafe { ctor(obj, new.data(), ctor_data) };
+                    if err != 0 {
+                        drop(writer);
+                        drop(new);
+                        cview::log_shadow_ctor_failure(obj, id, err);
+                        return null_mut();
+                    }
+                }
+                let data = new.data();
+                table.insert(&writer, new);
+                writer.live += 1;
+                let resizer = writer.resize_needed(table);
+                drop(writer);
+                queue_resize(resizer);
+                return data;
+            }
+        }
+    }
+    if warn_on_exist {
+        cview::log_shadow_duplicate(obj, id);
+        kernel::warn_on!(true);
+        return null_mut();
+    }
+    existing
+}
+
+/// Allocates shadow variable `<obj, id>` with `size` zeroed bytes, runs
+/// `ctor` on it, and returns its data; NULL (with a warning) if it exists.
+///
+/// # Safety
+///
+/// `ctor`, if any, is safe to call with `obj`, the new data and `ctor_data`.
+#[export]
+pub(crate) unsafe extern "C" fn klp_shadow_alloc(
+    obj: *mut c_void,
+    id: c_ulong,
+    size: usize,
+    gfp_flags: bindings::gfp_t,
+    ctor: bindings::klp_shadow_ctor_t,
+    ctor_data: *mut c_void,
+) -> *mut c_void {
+    get_or_alloc(obj, id, size, gfp_flags, ctor, ctor_data, true)
+}
+
+/// Returns the data of `<obj, id>`, allocating it as `klp_shadow_alloc`
+/// does when it does not exist yet.
+///
+/// # Safety
+///
+/// As for [`klp_shadow_alloc`].
+#[export]
+pub(crate) unsafe extern "C" fn klp_shadow_get_or_alloc(
+    obj: *mut c_void,
+    id: c_ulong,
+    size: usize,
+    gfp_flags: bindings::gfp_t,
+    ctor: bindings::klp_shadow_ctor_t,
+    ctor_data: *mut c_void,
+) -> *mut c_void {
+    get_or_alloc(obj, id, size, gfp_flags, ctor, ctor_data, false)
+}
+
+/// Unlinks the nodes `take` selects from the chains `heads` gives, calls
+/// `dtor` on each and retires it, all under the writer lock.
+fn free_where<'t>(
+    writer: &mut GlobalGuard<WRITER>,
+    table: &'t Table,
+    heads: impl Iterator<Item = &'t AtomicPtr<Node>>,
+    take: impl Fn(&Node) -> bool,
+    dtor: bindings::klp_shadow_dtor_t,
+) {
+    let mut freed = 0;
+    for head in heads {
+        freed += table.unlink_where(writer, head, &take, |node| {
+            if let Some(dtor) = dtor {
+                // SAFETY: the destructor contract of `livepatch.h`: it gets
+                // the object and the data of a variable being freed, under
+                // the shadow lock like upstream. The node stays valid until
+                // `retire`'s grace period.
+                unsafe { dtor(node.0.as_ref().obj as *mut c_void, node.data()) };
+            }
+            retire(node);
+        });
+    }
+    writer.live -= freed;
+}
+
+/// Frees shadow variable `<obj, id>`, calling `dtor` first.
+///
+/// # Safety
+///
+/// `dtor`, if any, is safe to call with `obj` and the variable's data.
+#[export]
+pub(crate) unsafe extern "C" fn klp_shadow_free(obj: *mut c_void, id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
+    let rcu = rcu::read_lock();
+    let mut writer = WRITER.lock();
+    let Some(table) = current(&rcu) else { return };
+    let key = obj as usize;
+    let head = table.head(key, id);
+    free_where(&mut writer, table, core::iter::once(head), |n| n.obj == key && n.id == id, dtor);
+    let resizer = writer.resize_needed(table);
+    drop(writer);
+    queue_resize(resizer);
+}
+
+/// Frees every shadow variable with `id`, calling `dtor` on each first.
+///
+/// # Safety
+///
+/// `dtor`, if any, is safe to call with each variable's object and data.
+#[export]
+pub(crate) unsafe extern "C" fn klp_shadow_free_all(id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
+    let rcu = rcu::read_lock();
+    let mut writer = WRITER.lock();
+    let Some(table) = current(&rcu) else { return };
+    free_where(&mut writer, table, table.buckets.iter(), |n| n.id == id, dtor);
+    let resizer = writer.resize_needed(table);
+    drop(writer);
+    queue_resize(resizer);
+}

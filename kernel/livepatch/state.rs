@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! System states (`struct klp_state`): which patch modified what, so that a
+//! later patch can take it over or refuse to load. The rules themselves are
+//! in [`crate::state_rules`]; this file applies them to the C structures.
+
+use kernel::ffi::c_ulong;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use kernel::bindings;
+use kernel::prelude::*;
+
+use crate::cview::{self, NO_STATE};
+use crate::state_rules::{patch_compatible, previous_state};
+
+/// Returns the state with `id` of `patch`, or NULL.
+///
+/// # Safety
+///
+/// `patch` is a valid `struct klp_patch` whose `states` array is ended by an
+/// entry with id 0 (what `livepatch.h` asks of every livepatch module).
+#[export]
+pub(crate) unsafe extern "C" fn klp_get_state(patch: *mut bindings::klp_patch, id: c_ulong) -> *mut bindings::klp_state {
+    // SAFETY: the caller's contract is that of `cview::find_state`.
+    unsafe { cview::find_state(patch, id) }.map_or(NO_STATE, |(_, state)| state)
+}
+
+static WARNED_NO_TRANSITION: AtomicBool = AtomicBool::new(false);
+
+/// Returns the state with `id` that the patch in transition takes over: the
+/// one of the last installed patch before it that has one, or NULL.
+///
+/// # Safety
+///
+/// Called, as documented for livepatch modules, from the (un)patch callbacks
+/// of the patch in transition, which run under `klp_mutex`.
+#[export]
+pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings::klp_state {
+    // SAFETY: we run under `klp_mutex` (caller's contract).
+    let transition = unsafe { cview::transition_patch() };
+    if transition.is_null() {
+        if !WARNED_NO_TRANSITION.swap(true, Ordering::Relaxed) {
+            kernel::warn_on!(true);
+        }
+        return NO_STATE;
+    }
+    // SAFETY: under `klp_mutex`, the installed patches stay valid while we
+    // walk them, and each has a properly ended states array.
+    let patches = unsafe { cview::installed_patches() };
+    previous_state(
+        patches,
+        |&patch| patch == transition,
+        // SAFETY: `patch` comes from the installed list, valid as above.
+        |&patch| unsafe { cview::find_state(patch, id) }.map(|(_, state)| state),
+    )
+    .unwrap_or(NO_STATE)
+}
+
+/// Whether `patch` can be enabled on top of the states of every installed
+/// patch. Declared in `kernel/livepatch/state.h` for `klp_enable_patch()`.
+///
+/// # Safety
+///
+/// The caller holds `klp_mutex` and `patch` is a valid `struct klp_patch`.
+#[export]
+pub(crate) unsafe extern "C" fn klp_is_patch_compatible(patch: *mut bindings::klp_patch) -> bool {
+    // SAFETY: `patch` is valid (caller's contract).
+    let replace = unsafe { cview::is_replace(patch) };
+    // SAFETY: under `klp_mutex` the installed patches stay valid.
+    let installed = unsafe { cview::installed_patches() }
+        // SAFETY: each installed patch is valid with an ended states array.
+        .flat_map(|old| unsafe { cview::states(old) }.map(|(state, _)| state));
+    patch_compatible(
+        // SAFETY: `patch` is valid (caller's contract).
+        |id| unsafe { cview::find_state(patch, id as c_ulong) }.map(|(state, _)| state.version),
+        replace,
+        installed,
+    )
+}

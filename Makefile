@@ -2,13 +2,14 @@
 #   make run     build, boot under QEMU, show a livepatch at work
 #   make shell   build, boot to an interactive shell in the guest
 #   make check   every test; ends with "N passed, N failed"
+#   make bench   benchmarks on the C and the Rust core, side by side
 # Knobs: KLP_IMPL=rust|c  KLP_CACHE=dir  TESTS=a.sh,b.sh  KLP_DEBUG=1
 
 export KLP_IMPL ?= rust
 export KLP_CACHE ?= $(HOME)/.cache/klp-rs
 H := harness
 
-.PHONY: all deps tree kernel run shell check clean
+.PHONY: all deps tree kernel run shell check bench clean
 
 all: kernel
 
@@ -29,6 +30,9 @@ shell: kernel
 
 check:
 	@$(H)/check.sh
+
+bench:
+	@$(H)/bench.sh
 
 clean:
 	rm -rf "$(KLP_CACHE)/$(KLP_IMPL)" "$(KLP_CACHE)/$(KLP_IMPL)-debug"

@@ -1,0 +1,11 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# klp-rs benchmark (make bench): shadow variable costs at 1, 1,000 and
+# 100,000 live variables, printed as "BENCH shadow live=N get_ns=X ...".
+cd "$(dirname "$0")" || exit 1
+for run in 1 2 3; do
+	dmesg -C
+	insmod test_modules/klp_rs_shadow_bench.ko || exit 1
+	rmmod klp_rs_shadow_bench
+	dmesg | sed -n "s/.*klp_rs_shadow_bench: /BENCH shadow run=$run /p"
+done

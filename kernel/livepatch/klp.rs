@@ -10,6 +10,7 @@
 use kernel::prelude::*;
 
 mod cview;
+mod rcu_read;
 mod shadow;
 pub mod shadow_sizing;
 mod state;

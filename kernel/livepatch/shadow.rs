@@ -20,6 +20,7 @@
 use core::alloc::Layout;
 use kernel::ffi::{c_ulong, c_void};
 use core::ptr::{addr_of_mut, null_mut, NonNull};
+use core::marker::PhantomData;
 use core::sync::atomic::{AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use kernel::alloc::allocator::Kmalloc;
@@ -31,7 +32,8 @@ use kernel::sync::{rcu, Arc};
 use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
 
 use crate::cview;
-use crate::shadow_sizing::{bucket_of, wanted_buckets, MIN_BUCKETS};
+use crate::rcu_read::ReadGuard;
+use crate::shadow_sizing::{bucket_at_shift, wanted_buckets, MIN_BUCKETS};
 
 /// One shadow variable; its data follows the header in the same allocation,
 /// 16-byte aligned like a kmalloc'd buffer.
@@ -39,7 +41,7 @@ use crate::shadow_sizing::{bucket_of, wanted_buckets, MIN_BUCKETS};
 struct Node {
     /// Chain links, indexed by [`Table::slot`] of the table walked.
     next: [AtomicPtr<Node>; 2],
-    rcu: bindings::callback_head,
+    rcu: bindings::kvfree_rcu_head,
     obj: usize,
     id: c_ulong,
     size: usize,
@@ -56,7 +58,7 @@ impl Node {
 /// RCU read lock, or the writer lock (nothing is retired without it, and
 /// freeing waits for a grace period after that).
 trait KeepsAlive {}
-impl KeepsAlive for rcu::Guard {}
+impl KeepsAlive for ReadGuard {}
 impl KeepsAlive for GlobalGuard<WRITER> {}
 
 /// A node reachable from a published table.
@@ -64,13 +66,7 @@ impl KeepsAlive for GlobalGuard<WRITER> {}
 struct NodeRef(NonNull<Node>);
 
 impl NodeRef {
-    fn get<'g>(self, _alive: &'g impl KeepsAlive) -> &'g Node {
-        // SAFETY: a node reachable from a published table is freed only by an
-        // RCU callback queued after it was unlinked under the writer lock, so
-        // it outlives every RCU reader and lock holder that could reach it.
-        unsafe { self.0.as_ref() }
-    }
-
+    #[inline(always)]
     fn data(self) -> *mut c_void {
         // SAFETY: the data area starts right after the header, inside the
         // same allocation (see `Node::layout`); no access happens here.
@@ -121,64 +117,123 @@ impl Drop for NewNode {
     }
 }
 
-/// Frees a retired node once no RCU reader can reach it any more.
-///
-/// # Safety
-///
-/// Only called by RCU for a node handed to `call_rcu` by [`retire`].
-unsafe extern "C" fn free_node_rcu(head: *mut bindings::callback_head) {
-    let offset = core::mem::offset_of!(Node, rcu);
-    // SAFETY: `head` is the `rcu` member of a node queued by `retire`, so
-    // stepping back by the member offset gives that node; the grace period
-    // has passed, so we are its only user.
-    unsafe {
-        let node = NonNull::new_unchecked(head.byte_sub(offset).cast::<Node>());
-        let layout = Node::layout(node.as_ref().size).unwrap_unchecked();
-        Kmalloc::free(node.cast(), layout);
-    }
-}
-
-/// Frees `node` after a grace period. It must already be unlinked.
+/// Frees `node` after a grace period, as `kfree_rcu()` does (batched). It
+/// must already be unlinked.
 fn retire(node: NodeRef) {
-    // SAFETY: the node is unlinked, so no new reader can reach it; its
-    // `rcu` head is unused (each node is retired once) and the callback frees
-    // it only after the readers that could still see it are done.
-    unsafe { bindings::call_rcu(addr_of_mut!((*node.0.as_ptr()).rcu), Some(free_node_rcu)) };
+    let ptr = node.0.as_ptr();
+    // SAFETY: the node is unlinked, so no new reader can reach it; its `rcu`
+    // head is unused (each node is retired once); it was allocated by
+    // `Kmalloc`, which `kvfree` frees, and only after the readers that could
+    // still see it are done.
+    unsafe { bindings::kvfree_call_rcu(addr_of_mut!((*ptr).rcu), ptr.cast()) };
 }
 
-/// One generation of the table.
+/// Low bits of the published word that hold `shift << 1 | slot`; bucket
+/// arrays are aligned well past them (see [`Table::new`]).
+const TAG_MASK: usize = (1 << 7) - 1;
+
+/// One generation of the table: owns the bucket array.
 struct Table {
-    /// log2 of the bucket count.
-    bits: u32,
+    buckets: KVVec<AtomicPtr<Node>>,
+    /// `64 - log2(bucket count)`, what [`bucket_at_shift`] takes.
+    shift: u32,
     /// Which of a node's two links the chains of this table use.
     slot: usize,
-    buckets: KVVec<AtomicPtr<Node>>,
 }
 
 impl Table {
-    fn new(len: usize, slot: usize) -> Result<KBox<Self>> {
+    fn new(len: usize, slot: usize) -> Result<Self> {
         let mut buckets = KVVec::with_capacity(len, GFP_KERNEL)?;
         for _ in 0..len {
             buckets.push(AtomicPtr::new(null_mut()), GFP_KERNEL)?;
         }
-        Ok(KBox::new(
-            Table {
-                bits: len.trailing_zeros(),
-                slot,
-                buckets,
-            },
-            GFP_KERNEL,
-        )?)
+        // Power-of-two kmalloc sizes are naturally aligned and vmalloc is
+        // page aligned, so an array of at least MIN_BUCKETS heads leaves the
+        // tag bits free; checked rather than assumed.
+        if buckets.as_ptr().addr() & TAG_MASK != 0 {
+            return Err(ENOMEM);
+        }
+        Ok(Table {
+            buckets,
+            shift: 64 - len.trailing_zeros(),
+            slot,
+        })
     }
 
-    fn head(&self, obj: usize, id: c_ulong) -> &AtomicPtr<Node> {
-        &self.buckets[bucket_of(obj, id as u64, self.bits)]
+    /// The word readers load: bucket array address, shift and slot.
+    fn packed(&self) -> *mut AtomicPtr<Node> {
+        let tag = (self.shift as usize) << 1 | self.slot;
+        self.buckets.as_ptr().cast_mut().map_addr(|addr| addr | tag)
     }
 
-    fn find(&self, alive: &impl KeepsAlive, obj: usize, id: c_ulong) -> Option<NodeRef> {
+    fn view<'g>(&'g self, _writer: &'g GlobalGuard<WRITER>) -> View<'g> {
+        View::unpack(self.packed())
+    }
+}
+
+/// The published table, as readers and writers walk it; valid for `'g`.
+#[derive(Clone, Copy)]
+struct View<'g> {
+    buckets: NonNull<AtomicPtr<Node>>,
+    shift: u32,
+    slot: usize,
+    _alive: PhantomData<&'g Node>,
+}
+
+/// The table as published to readers: NULL until [`init`] ran.
+static PUBLISHED: AtomicPtr<AtomicPtr<Node>> = AtomicPtr::new(null_mut());
+
+/// The published table, valid while `alive` is held.
+#[inline(always)]
+fn published<'g>(_alive: &'g impl KeepsAlive) -> Option<View<'g>> {
+    let word = PUBLISHED.load(Acquire);
+    (!word.is_null()).then(|| View::unpack(word))
+}
+
+impl<'g> View<'g> {
+    #[inline(always)]
+    fn unpack(word: *mut AtomicPtr<Node>) -> Self {
+        let tag = word.addr() & TAG_MASK;
+        View {
+            // SAFETY: tagged bucket arrays are never NULL (see `Table::new`).
+            buckets: unsafe { NonNull::new_unchecked(word.map_addr(|addr| addr & !TAG_MASK)) },
+            shift: (tag >> 1) as u32,
+            slot: tag & 1,
+            _alive: PhantomData,
+        }
+    }
+
+    fn len(self) -> usize {
+        1 << (64 - self.shift)
+    }
+
+    #[inline(always)]
+    fn head(self, obj: usize, id: c_ulong) -> &'g AtomicPtr<Node> {
+        let index = bucket_at_shift(obj, id as u64, self.shift);
+        // SAFETY: `index` is below `1 << (64 - shift)`, the length of the
+        // bucket array, which outlives `'g`: a table is replaced only under
+        // the writer lock and freed only after a grace period that follows.
+        unsafe { &*self.buckets.as_ptr().add(index) }
+    }
+
+    fn heads(self) -> impl Iterator<Item = &'g AtomicPtr<Node>> {
+        // SAFETY: as in `head`, every index below `len` is in the array.
+        (0..self.len()).map(move |index| unsafe { &*self.buckets.as_ptr().add(index) })
+    }
+
+    #[inline(always)]
+    fn node(self, node: NodeRef) -> &'g Node {
+        // SAFETY: a node reachable from a published table is freed only
+        // after a grace period that follows its unlinking under the writer
+        // lock, so it outlives `'g`, which an RCU reader or the lock holds.
+        unsafe { node.0.as_ref() }
+    }
+
+    #[inline(always)]
+    fn find(self, obj: usize, id: c_ulong) -> Option<NodeRef> {
         let mut next = self.head(obj, id).load(Acquire);
         while let Some(ptr) = NonNull::new(next) {
-            let node = NodeRef(ptr).get(alive);
+            let node = self.node(NodeRef(ptr));
             if node.obj == obj && node.id == id {
                 return Some(NodeRef(ptr));
             }
@@ -188,7 +243,7 @@ impl Table {
     }
 
     /// Publishes `node` at the head of its chain.
-    fn insert(&self, _writer: &GlobalGuard<WRITER>, node: NewNode) {
+    fn insert(self, _writer: &GlobalGuard<WRITER>, node: NewNode) {
         let ptr = node.into_raw();
         // SAFETY: not published yet, so we are its only user.
         let node = unsafe { ptr.as_ref() };
@@ -201,16 +256,16 @@ impl Table {
     /// Unlinks every node of `head`'s chain that `take` selects and hands it
     /// to `taken` (which must retire it). Returns how many were taken.
     fn unlink_where(
-        &self,
-        writer: &GlobalGuard<WRITER>,
-        head: &AtomicPtr<Node>,
+        self,
+        _writer: &GlobalGuard<WRITER>,
+        head: &'g AtomicPtr<Node>,
         take: impl Fn(&Node) -> bool,
         mut taken: impl FnMut(NodeRef),
     ) -> usize {
         let mut count = 0;
         let mut link = head;
         while let Some(ptr) = NonNull::new(link.load(Relaxed)) {
-            let node = NodeRef(ptr).get(writer);
+            let node = self.node(NodeRef(ptr));
             if take(node) {
                 // Readers on this node keep following its own link, intact.
                 link.store(node.next[self.slot].load(Relaxed), Release);
@@ -224,33 +279,25 @@ impl Table {
     }
 }
 
-/// The published table; NULL until [`init`] ran.
-static CURRENT: AtomicPtr<Table> = AtomicPtr::new(null_mut());
-
-fn current<'g>(_alive: &'g impl KeepsAlive) -> Option<&'g Table> {
-    // SAFETY: `CURRENT` is NULL or a published table. A table is replaced
-    // only under the writer lock and freed only after a grace period that
-    // follows, so it outlives every RCU reader and lock holder that loaded it.
-    unsafe { CURRENT.load(Acquire).as_ref() }
-}
-
 /// What the writer lock guards besides the chains.
 struct Writer {
     live: usize,
+    /// The published table's owner.
+    table: Option<Table>,
     resizer: Option<Arc<Resizer>>,
 }
 
 kernel::sync::global_lock! {
     // SAFETY: `init` initialises it from the livepatch initcall, before user
     // space can load a livepatch module, the only callers of this API.
-    unsafe(uninit) static WRITER: SpinLockIrq<Writer> = Writer { live: 0, resizer: None };
+    unsafe(uninit) static WRITER: SpinLockIrq<Writer> = Writer { live: 0, table: None, resizer: None };
 }
 
 impl Writer {
-    /// The resize work to queue, if the table no longer fits `live`.
-    fn resize_needed(&self, table: &Table) -> Option<Arc<Resizer>> {
-        let len = table.buckets.len();
-        if wanted_buckets(self.live, len) == len {
+    /// The resize work to queue, if a table of `buckets` no longer fits
+    /// `live`.
+    fn resize_needed(&self, buckets: usize) -> Option<Arc<Resizer>> {
+        if wanted_buckets(self.live, buckets) == buckets {
             return None;
         }
         self.resizer.clone()
@@ -283,12 +330,11 @@ fn queue_resize(resizer: Option<Arc<Resizer>>) {
 }
 
 /// Moves every variable to a table sized for the live count. Runs only in
-/// the (non-reentrant) resize work item, the only writer of `CURRENT` after
-/// `init`.
+/// the (non-reentrant) resize work item, the only place a table is replaced.
 fn resize() {
-    let want = {
+    let (len, slot) = {
         let writer = WRITER.lock();
-        let Some(table) = current(&writer) else { return };
+        let Some(table) = writer.table.as_ref() else { return };
         let len = table.buckets.len();
         match wanted_buckets(writer.live, len) {
             n if n == len => return,
@@ -297,28 +343,28 @@ fn resize() {
     };
     // Allocate outside the lock, where we may sleep; on failure the old
     // table keeps working, only slower.
-    let Ok(new) = Table::new(want.0, want.1) else { return };
+    let Ok(new) = Table::new(len, slot) else { return };
     let old = {
-        let writer = WRITER.lock();
-        let Some(old) = current(&writer) else { return };
-        for head in old.buckets.iter() {
+        let mut writer = WRITER.lock();
+        let Some(old) = writer.table.as_ref() else { return };
+        let (from, to) = (old.view(&writer), new.view(&writer));
+        for head in from.heads() {
             let mut next = head.load(Relaxed);
             while let Some(ptr) = NonNull::new(next) {
-                let node = NodeRef(ptr).get(&writer);
-                next = node.next[old.slot].load(Relaxed);
-                let new_head = new.head(node.obj, node.id);
-                node.next[new.slot].store(new_head.load(Relaxed), Relaxed);
+                let node = from.node(NodeRef(ptr));
+                next = node.next[from.slot].load(Relaxed);
+                let new_head = to.head(node.obj, node.id);
+                node.next[to.slot].store(new_head.load(Relaxed), Relaxed);
                 new_head.store(ptr.as_ptr(), Relaxed);
             }
         }
         // Release: readers of the new table see all the links made above.
-        CURRENT.swap(KBox::into_raw(new), Release)
+        PUBLISHED.store(new.packed(), Release);
+        writer.table.replace(new)
     };
+    // Readers may still walk the old array until a grace period passes.
     rcu::synchronize_rcu();
-    // SAFETY: `old` came from `KBox::into_raw` (in `init` or an earlier
-    // resize), is no longer published, and the grace period above has let
-    // every reader that could still see it finish.
-    drop(unsafe { KBox::from_raw(old) });
+    drop(old);
 }
 
 /// Sets up the table; called once from the livepatch initcall.
@@ -332,14 +378,17 @@ pub(crate) fn init() -> Result {
         GFP_KERNEL,
     )?;
     let table = Table::new(MIN_BUCKETS, 0)?;
-    WRITER.lock().resizer = Some(resizer);
-    CURRENT.store(KBox::into_raw(table), Release);
+    let mut writer = WRITER.lock();
+    PUBLISHED.store(table.packed(), Release);
+    writer.table = Some(table);
+    writer.resizer = Some(resizer);
     Ok(())
 }
 
+#[inline(always)]
 fn lookup(alive: &impl KeepsAlive, obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    current(alive)
-        .and_then(|table| table.find(alive, obj as usize, id))
+    published(alive)
+        .and_then(|view| view.find(obj as usize, id))
         .map_or(null_mut(), NodeRef::data)
 }
 
@@ -350,7 +399,7 @@ fn lookup(alive: &impl KeepsAlive, obj: *mut c_void, id: c_ulong) -> *mut c_void
 /// None beyond the C API contract: `obj` is only compared, never read.
 #[export]
 pub(crate) unsafe extern "C" fn klp_shadow_get(obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    lookup(&rcu::read_lock(), obj, id)
+    lookup(&ReadGuard::new(), obj, id)
 }
 
 fn get_or_alloc(
@@ -362,19 +411,16 @@ fn get_or_alloc(
     ctor_data: *mut c_void,
     warn_on_exist: bool,
 ) -> *mut c_void {
-    let mut existing = lookup(&rcu::read_lock(), obj, id);
+    let mut existing = lookup(&ReadGuard::new(), obj, id);
     if existing.is_null() {
         // Allocate before taking the lock: `gfp` may allow sleeping.
         let Some(new) = NewNode::alloc(obj, id, size, Flags::from_raw(gfp)) else {
             return null_mut();
         };
-        // The table is reached through the RCU guard so that the lock guard
-        // stays free for updating the count.
-        let rcu = rcu::read_lock();
         let mut writer = WRITER.lock();
-        let Some(table) = current(&rcu) else { return null_mut() };
+        let Some(view) = published(&writer) else { return null_mut() };
         // Someone may have won the race since the lockless look.
-        match table.find(&rcu, obj as usize, id) {
+        match view.find(obj as usize, id) {
             Some(found) => existing = found.data(),
             None => {
                 if let Some(ctor) = ctor {
@@ -390,9 +436,11 @@ fn get_or_alloc(
                     }
                 }
                 let data = new.data();
-                table.insert(&writer, new);
+                let buckets = view.len();
+                view.insert(&writer, new);
+                // Last use of `view`: the count may change now.
                 writer.live += 1;
-                let resizer = writer.resize_needed(table);
+                let resizer = writer.resize_needed(buckets);
                 drop(writer);
                 queue_resize(resizer);
                 return data;
@@ -444,17 +492,17 @@ pub(crate) unsafe extern "C" fn klp_shadow_get_or_alloc(
 }
 
 /// Unlinks the nodes `take` selects from the chains `heads` gives, calls
-/// `dtor` on each and retires it, all under the writer lock.
+/// `dtor` on each and retires it, all under the writer lock. Returns how many.
 fn free_where<'t>(
-    writer: &mut GlobalGuard<WRITER>,
-    table: &'t Table,
+    writer: &GlobalGuard<WRITER>,
+    view: View<'t>,
     heads: impl Iterator<Item = &'t AtomicPtr<Node>>,
     take: impl Fn(&Node) -> bool,
     dtor: bindings::klp_shadow_dtor_t,
-) {
+) -> usize {
     let mut freed = 0;
     for head in heads {
-        freed += table.unlink_where(writer, head, &take, |node| {
+        freed += view.unlink_where(writer, head, &take, |node| {
             if let Some(dtor) = dtor {
                 // SAFETY: the destructor contract of `livepatch.h`: it gets
                 // the object and the data of a variable being freed, under
@@ -465,7 +513,7 @@ fn free_where<'t>(
             retire(node);
         });
     }
-    writer.live -= freed;
+    freed
 }
 
 /// Frees shadow variable `<obj, id>`, calling `dtor` first.
@@ -475,13 +523,14 @@ fn free_where<'t>(
 /// `dtor`, if any, is safe to call with `obj` and the variable's data.
 #[export]
 pub(crate) unsafe extern "C" fn klp_shadow_free(obj: *mut c_void, id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
-    let rcu = rcu::read_lock();
     let mut writer = WRITER.lock();
-    let Some(table) = current(&rcu) else { return };
+    let Some(view) = published(&writer) else { return };
     let key = obj as usize;
-    let head = table.head(key, id);
-    free_where(&mut writer, table, core::iter::once(head), |n| n.obj == key && n.id == id, dtor);
-    let resizer = writer.resize_needed(table);
+    let head = view.head(key, id);
+    let freed = free_where(&writer, view, core::iter::once(head), |n| n.obj == key && n.id == id, dtor);
+    let buckets = view.len();
+    writer.live -= freed;
+    let resizer = writer.resize_needed(buckets);
     drop(writer);
     queue_resize(resizer);
 }
@@ -493,11 +542,12 @@ pub(crate) unsafe extern "C" fn klp_shadow_free(obj: *mut c_void, id: c_ulong, d
 /// `dtor`, if any, is safe to call with each variable's object and data.
 #[export]
 pub(crate) unsafe extern "C" fn klp_shadow_free_all(id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
-    let rcu = rcu::read_lock();
     let mut writer = WRITER.lock();
-    let Some(table) = current(&rcu) else { return };
-    free_where(&mut writer, table, table.buckets.iter(), |n| n.id == id, dtor);
-    let resizer = writer.resize_needed(table);
+    let Some(view) = published(&writer) else { return };
+    let freed = free_where(&writer, view, view.heads(), |n| n.id == id, dtor);
+    let buckets = view.len();
+    writer.live -= freed;
+    let resizer = writer.resize_needed(buckets);
     drop(writer);
     queue_resize(resizer);
 }

@@ -30,9 +30,15 @@ pub fn wanted_buckets(live: usize, buckets: usize) -> usize {
 
 /// Bucket index of `<obj, id>` in a table of `1 << bits` buckets
 /// (multiplicative hashing: the top bits of the product are the best mixed).
-#[inline]
 pub fn bucket_of(obj: usize, id: u64, bits: u32) -> usize {
+    bucket_at_shift(obj, id, 64 - bits)
+}
+
+/// [`bucket_of`] for `shift == 64 - bits`, as the lookup path keeps it.
+/// Always below `1 << (64 - shift)` for `shift` in `1..64`.
+#[inline(always)]
+pub fn bucket_at_shift(obj: usize, id: u64, shift: u32) -> usize {
     const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
     let key = (obj as u64) ^ id.rotate_left(29);
-    (key.wrapping_mul(GOLDEN) >> (64 - bits)) as usize
+    key.wrapping_mul(GOLDEN).wrapping_shr(shift) as usize
 }

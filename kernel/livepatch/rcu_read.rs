@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An RCU read-side guard for the `klp_shadow_get` hot path.
+//!
+//! [`kernel::sync::rcu::Guard`] calls out-of-line C helpers: rustc cannot
+//! inline C (its LLVM is not clang's), so every lookup would pay two calls,
+//! which cost more than the lookup itself. Without preemptible RCU,
+//! `rcu_read_lock()` is `preempt_disable()`: on x86-64 one increment of the
+//! per-CPU `__preempt_count`, and `rcu_read_unlock()` one decrement that
+//! calls the scheduler when it reaches zero (a pending reschedule is folded
+//! into the count). On exactly those configurations this guard emits the same
+//! instructions as the C inlines in `arch/x86/include/asm/preempt.h`.
+//! Everywhere else (preemptible RCU, lockdep, preempt debugging or tracing,
+//! dynamic preemption, other architectures) it is the kernel crate's guard,
+//! so the debug kernel keeps lockdep's RCU checking.
+
+#[cfg(all(
+    CONFIG_X86_64,
+    CONFIG_PREEMPTION,
+    CONFIG_PREEMPT_COUNT,
+    not(CONFIG_PREEMPT_RCU),
+    not(CONFIG_PREEMPT_DYNAMIC),
+    not(CONFIG_DEBUG_PREEMPT),
+    not(CONFIG_TRACE_PREEMPT_TOGGLE),
+    not(CONFIG_DEBUG_LOCK_ALLOC),
+    not(CONFIG_PROVE_RCU)
+))]
+mod imp {
+    use kernel::bindings;
+    use kernel::types::NotThreadSafe;
+
+    /// An RCU read-side critical section, open while this lives.
+    ///
+    /// # Invariants
+    ///
+    /// This CPU's preempt count was raised by one when it was made, and it is
+    /// lowered once when dropped; it cannot move to another task or CPU.
+    pub(crate) struct ReadGuard(NotThreadSafe);
+
+    impl ReadGuard {
+        /// `rcu_read_lock()`.
+        #[inline(always)]
+        pub(crate) fn new() -> Self {
+            // SAFETY: `preempt_disable()` as C emits it: one increment of this
+            // CPU's `__preempt_count` through %gs. Without `nomem` the asm is
+            // a compiler barrier, as C's `barrier()` after the increment.
+            unsafe {
+                core::arch::asm!(
+                    "incq %gs:{count}(%rip)",
+                    count = sym bindings::__preempt_count,
+                    options(att_syntax, nostack),
+                )
+            };
+            ReadGuard(NotThreadSafe)
+        }
+    }
+
+    impl Drop for ReadGuard {
+        /// `rcu_read_unlock()`.
+        #[inline(always)]
+        fn drop(&mut self) {
+            // SAFETY: `preempt_enable()` as C emits it: decrement this CPU's
+            // count (raised by `new`, by the type invariant); zero means the
+            // count is back to zero with a reschedule pending, so call the
+            // scheduler through `preempt_schedule_thunk`, which preserves
+            // every register. A compiler barrier like C's, and not `nostack`
+            // because of the call.
+            unsafe {
+                core::arch::asm!(
+                    "decq %gs:{count}(%rip)",
+                    "jnz 2f",
+                    "call {resched}",
+                    "2:",
+                    count = sym bindings::__preempt_count,
+                    resched = sym bindings::preempt_schedule_thunk,
+                    options(att_syntax),
+                )
+            };
+        }
+    }
+}
+
+#[cfg(not(all(
+    CONFIG_X86_64,
+    CONFIG_PREEMPTION,
+    CONFIG_PREEMPT_COUNT,
+    not(CONFIG_PREEMPT_RCU),
+    not(CONFIG_PREEMPT_DYNAMIC),
+    not(CONFIG_DEBUG_PREEMPT),
+    not(CONFIG_TRACE_PREEMPT_TOGGLE),
+    not(CONFIG_DEBUG_LOCK_ALLOC),
+    not(CONFIG_PROVE_RCU)
+)))]
+mod imp {
+    pub(crate) use kernel::sync::rcu::Guard as ReadGuard;
+}
+
+pub(crate) use imp::ReadGuard;

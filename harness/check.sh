@@ -41,6 +41,16 @@ if [[ -f $repo/Cargo.toml && -z ${TESTS:-} ]]; then
 	rm -f "$log"
 fi
 
+# rustfmt over the kernel crate (with the tree's settings: edition 2021,
+# Unix newlines, which cargo fmt's defaults match) and the host workspace.
+if [[ -f $repo/kernel/livepatch/klp.rs && -z ${TESTS:-} ]]; then
+	if (cd "$repo" && rustfmt --edition 2021 --check kernel/livepatch/klp.rs && cargo fmt --check); then
+		echo "PASS rustfmt" >>"$results"
+	else
+		echo "FAIL rustfmt (run: rustfmt --edition 2021 kernel/livepatch/klp.rs; cargo fmt)" >>"$results"
+	fi
+fi
+
 # 2. The kernel and modules.
 echo "== build ($impl)"
 if ! "$here/build.sh" >"$cache/last-build.log" 2>&1; then

@@ -4,8 +4,8 @@
 //! still owns, and of C-only logging. Every `unsafe` of the crate that
 //! concerns those lives here, with the contract it relies on.
 
-use kernel::ffi::{c_int, c_ulong, c_void};
 use core::ptr::{addr_of_mut, null_mut};
+use kernel::ffi::{c_int, c_ulong, c_void};
 
 use kernel::bindings;
 use kernel::str::CStrExt;
@@ -99,7 +99,10 @@ pub(crate) unsafe fn is_replace(patch: *mut bindings::klp_patch) -> bool {
 /// # Safety
 ///
 /// As for [`states`].
-pub(crate) unsafe fn find_state(patch: *mut bindings::klp_patch, id: c_ulong) -> Option<(StateVersion, *mut bindings::klp_state)> {
+pub(crate) unsafe fn find_state(
+    patch: *mut bindings::klp_patch,
+    id: c_ulong,
+) -> Option<(StateVersion, *mut bindings::klp_state)> {
     // SAFETY: forwarded from the caller.
     unsafe { states(patch) }.find(|(state, _)| state.id == id as u64)
 }

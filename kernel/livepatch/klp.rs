@@ -28,7 +28,9 @@ struct Livepatch;
 
 impl kernel::Module for Livepatch {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        shadow::init()?;
+        shadow::init().inspect_err(|err| {
+            pr_err!("cannot set up shadow variables ({:?}): every shadow allocation will fail\n", err)
+        })?;
         Ok(Livepatch)
     }
 }

@@ -11,7 +11,8 @@
 //! into the count). On exactly those configurations this guard emits the same
 //! instructions as the C inlines in `arch/x86/include/asm/preempt.h`.
 //! Everywhere else (preemptible RCU, lockdep, preempt debugging or tracing,
-//! dynamic preemption, other architectures) it is the kernel crate's guard,
+//! dynamic preemption, strict grace periods, other architectures) it is the
+//! kernel crate's guard,
 //! so the debug kernel keeps lockdep's RCU checking.
 
 #[cfg(all(
@@ -23,7 +24,8 @@
     not(CONFIG_DEBUG_PREEMPT),
     not(CONFIG_TRACE_PREEMPT_TOGGLE),
     not(CONFIG_DEBUG_LOCK_ALLOC),
-    not(CONFIG_PROVE_RCU)
+    not(CONFIG_PROVE_RCU),
+    not(CONFIG_RCU_STRICT_GRACE_PERIOD)
 ))]
 mod imp {
     use kernel::bindings;
@@ -89,7 +91,8 @@ mod imp {
     not(CONFIG_DEBUG_PREEMPT),
     not(CONFIG_TRACE_PREEMPT_TOGGLE),
     not(CONFIG_DEBUG_LOCK_ALLOC),
-    not(CONFIG_PROVE_RCU)
+    not(CONFIG_PROVE_RCU),
+    not(CONFIG_RCU_STRICT_GRACE_PERIOD)
 )))]
 mod imp {
     pub(crate) use kernel::sync::rcu::Guard as ReadGuard;

@@ -18,10 +18,10 @@
 //! becomes the spare again only after that grace period.
 
 use core::alloc::Layout;
-use kernel::ffi::{c_ulong, c_void};
-use core::ptr::{addr_of_mut, null_mut, NonNull};
 use core::marker::PhantomData;
+use core::ptr::{addr_of, null_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use kernel::ffi::{c_ulong, c_void};
 
 use kernel::alloc::allocator::Kmalloc;
 use kernel::alloc::{flags, Allocator, Flags, KVVec, NumaNode};
@@ -29,22 +29,23 @@ use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::lock::GlobalGuard;
 use kernel::sync::{rcu, Arc};
-use kernel::workqueue::{self, impl_has_work, new_work, Work, WorkItem};
+use kernel::types::Opaque;
+use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
 use crate::cview;
 use crate::rcu_read::ReadGuard;
 use crate::shadow_sizing::{bucket_at_shift, wanted_buckets, MIN_BUCKETS};
 
-/// One shadow variable; its data follows the header in the same allocation,
-/// 16-byte aligned like a kmalloc'd buffer.
+/// One shadow variable; its data follows the 48-byte header (as upstream's)
+/// in the same allocation, 16-byte aligned like a kmalloc'd buffer.
 #[repr(C, align(16))]
 struct Node {
     /// Chain links, indexed by [`Table::slot`] of the table walked.
     next: [AtomicPtr<Node>; 2],
-    rcu: bindings::kvfree_rcu_head,
+    /// Written by `kvfree_call_rcu` while readers may still hold the node.
+    rcu: Opaque<bindings::kvfree_rcu_head>,
     obj: usize,
     id: c_ulong,
-    size: usize,
 }
 
 impl Node {
@@ -75,7 +76,7 @@ impl NodeRef {
 }
 
 /// A node allocated but not published yet; freed at once when dropped.
-struct NewNode(NonNull<Node>);
+struct NewNode(NonNull<Node>, Layout);
 
 impl NewNode {
     fn alloc(obj: *mut c_void, id: c_ulong, size: usize, gfp: Flags) -> Option<Self> {
@@ -89,9 +90,8 @@ impl NewNode {
             let node = &mut *node.as_ptr();
             node.obj = obj as usize;
             node.id = id;
-            node.size = size;
         }
-        Some(NewNode(node))
+        Some(NewNode(node, layout))
     }
 
     fn data(&self) -> *mut c_void {
@@ -110,10 +110,7 @@ impl Drop for NewNode {
     fn drop(&mut self) {
         // SAFETY: never published, so nobody else can see it; allocated by
         // `Kmalloc` with exactly this layout.
-        unsafe {
-            let size = self.0.as_ref().size;
-            Kmalloc::free(self.0.cast(), Node::layout(size).unwrap_unchecked());
-        }
+        unsafe { Kmalloc::free(self.0.cast(), self.1) };
     }
 }
 
@@ -125,7 +122,7 @@ fn retire(node: NodeRef) {
     // head is unused (each node is retired once); it was allocated by
     // `Kmalloc`, which `kvfree` frees, and only after the readers that could
     // still see it are done.
-    unsafe { bindings::kvfree_call_rcu(addr_of_mut!((*ptr).rcu), ptr.cast()) };
+    unsafe { bindings::kvfree_call_rcu(Opaque::cast_into(addr_of!((*ptr).rcu)), ptr.cast()) };
 }
 
 /// Low bits of the published word that hold `shift << 1 | slot`; bucket
@@ -167,7 +164,8 @@ impl Table {
     }
 
     fn view<'g>(&'g self, _writer: &'g GlobalGuard<WRITER>) -> View<'g> {
-        View::unpack(self.packed())
+        // SAFETY: our own packed word; the table outlives the borrow.
+        unsafe { View::unpack(self.packed()) }
     }
 }
 
@@ -187,15 +185,19 @@ static PUBLISHED: AtomicPtr<AtomicPtr<Node>> = AtomicPtr::new(null_mut());
 #[inline(always)]
 fn published<'g>(_alive: &'g impl KeepsAlive) -> Option<View<'g>> {
     let word = PUBLISHED.load(Acquire);
-    (!word.is_null()).then(|| View::unpack(word))
+    // SAFETY: checked non-NULL; a non-NULL word was made by `Table::packed`.
+    (!word.is_null()).then(|| unsafe { View::unpack(word) })
 }
 
 impl<'g> View<'g> {
+    /// # Safety
+    ///
+    /// `word` comes from [`Table::packed`] of a table alive for `'g`.
     #[inline(always)]
-    fn unpack(word: *mut AtomicPtr<Node>) -> Self {
+    unsafe fn unpack(word: *mut AtomicPtr<Node>) -> Self {
         let tag = word.addr() & TAG_MASK;
         View {
-            // SAFETY: tagged bucket arrays are never NULL (see `Table::new`).
+            // SAFETY: the bucket array of a table is never NULL.
             buckets: unsafe { NonNull::new_unchecked(word.map_addr(|addr| addr & !TAG_MASK)) },
             shift: (tag >> 1) as u32,
             slot: tag & 1,
@@ -307,34 +309,47 @@ impl Writer {
 #[pin_data]
 struct Resizer {
     #[pin]
-    work: Work<Resizer>,
+    work: DelayedWork<Resizer>,
 }
 
-impl_has_work! {
-    impl HasWork<Self> for Resizer { self.work }
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Resizer { self.work }
 }
 
 impl WorkItem for Resizer {
     type Pointer = Arc<Resizer>;
 
     fn run(_this: Arc<Resizer>) {
-        resize();
+        // SAFETY: a work item never runs concurrently with itself, and this
+        // is the only caller.
+        unsafe { resize() };
     }
 }
 
 fn queue_resize(resizer: Option<Arc<Resizer>>) {
     if let Some(resizer) = resizer {
-        // Already queued is fine: that run will see the latest count.
-        let _ = workqueue::system_unbound().enqueue(resizer);
+        // A delay of one jiffy only arms a timer: queueing at once would wake
+        // a worker from the caller's context, which may be a patched
+        // scheduler path holding a runqueue lock (kfree_rcu avoids it too).
+        // Already queued is fine: that run sees the latest count.
+        let _ = workqueue::system_unbound().enqueue_delayed(resizer, 1);
     }
 }
 
-/// Moves every variable to a table sized for the live count. Runs only in
-/// the (non-reentrant) resize work item, the only place a table is replaced.
-fn resize() {
+/// Moves every variable to a table sized for the live count, relinking them
+/// all under the lock with interrupts off (a few milliseconds at 100,000
+/// variables under emulation; the amortised cost per insert is constant).
+///
+/// # Safety
+///
+/// Never runs concurrently with itself: it reuses the spare link slot, which
+/// only the previous resize's grace period has freed.
+unsafe fn resize() {
     let (len, slot) = {
         let writer = WRITER.lock();
-        let Some(table) = writer.table.as_ref() else { return };
+        let Some(table) = writer.table.as_ref() else {
+            return;
+        };
         let len = table.buckets.len();
         match wanted_buckets(writer.live, len) {
             n if n == len => return,
@@ -343,10 +358,14 @@ fn resize() {
     };
     // Allocate outside the lock, where we may sleep; on failure the old
     // table keeps working, only slower.
-    let Ok(new) = Table::new(len, slot) else { return };
+    let Ok(new) = Table::new(len, slot) else {
+        return;
+    };
     let old = {
         let mut writer = WRITER.lock();
-        let Some(old) = writer.table.as_ref() else { return };
+        let Some(old) = writer.table.as_ref() else {
+            return;
+        };
         let (from, to) = (old.view(&writer), new.view(&writer));
         for head in from.heads() {
             let mut next = head.load(Relaxed);
@@ -373,7 +392,7 @@ pub(crate) fn init() -> Result {
     unsafe { WRITER.init() };
     let resizer = Arc::pin_init(
         pin_init!(Resizer {
-            work <- new_work!("klp_shadow_resize"),
+            work <- new_delayed_work!("klp_shadow_resize"),
         }),
         GFP_KERNEL,
     )?;
@@ -418,7 +437,9 @@ fn get_or_alloc(
             return null_mut();
         };
         let mut writer = WRITER.lock();
-        let Some(view) = published(&writer) else { return null_mut() };
+        let Some(view) = published(&writer) else {
+            return null_mut();
+        };
         // Someone may have won the race since the lockless look.
         match view.find(obj as usize, id) {
             Some(found) => existing = found.data(),
@@ -522,12 +543,24 @@ fn free_where<'t>(
 ///
 /// `dtor`, if any, is safe to call with `obj` and the variable's data.
 #[export]
-pub(crate) unsafe extern "C" fn klp_shadow_free(obj: *mut c_void, id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
+pub(crate) unsafe extern "C" fn klp_shadow_free(
+    obj: *mut c_void,
+    id: c_ulong,
+    dtor: bindings::klp_shadow_dtor_t,
+) {
     let mut writer = WRITER.lock();
-    let Some(view) = published(&writer) else { return };
+    let Some(view) = published(&writer) else {
+        return;
+    };
     let key = obj as usize;
     let head = view.head(key, id);
-    let freed = free_where(&writer, view, core::iter::once(head), |n| n.obj == key && n.id == id, dtor);
+    let freed = free_where(
+        &writer,
+        view,
+        core::iter::once(head),
+        |n| n.obj == key && n.id == id,
+        dtor,
+    );
     let buckets = view.len();
     writer.live -= freed;
     let resizer = writer.resize_needed(buckets);
@@ -541,9 +574,14 @@ pub(crate) unsafe extern "C" fn klp_shadow_free(obj: *mut c_void, id: c_ulong, d
 ///
 /// `dtor`, if any, is safe to call with each variable's object and data.
 #[export]
-pub(crate) unsafe extern "C" fn klp_shadow_free_all(id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
+pub(crate) unsafe extern "C" fn klp_shadow_free_all(
+    id: c_ulong,
+    dtor: bindings::klp_shadow_dtor_t,
+) {
     let mut writer = WRITER.lock();
-    let Some(view) = published(&writer) else { return };
+    let Some(view) = published(&writer) else {
+        return;
+    };
     let freed = free_where(&writer, view, view.heads(), |n| n.id == id, dtor);
     let buckets = view.len();
     writer.live -= freed;

@@ -4,8 +4,8 @@
 //! later patch can take it over or refuse to load. The rules themselves are
 //! in [`crate::state_rules`]; this file applies them to the C structures.
 
-use kernel::ffi::c_ulong;
 use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::ffi::c_ulong;
 
 use kernel::bindings;
 use kernel::prelude::*;
@@ -20,7 +20,10 @@ use crate::state_rules::{patch_compatible, previous_state};
 /// `patch` is a valid `struct klp_patch` whose `states` array is ended by an
 /// entry with id 0 (what `livepatch.h` asks of every livepatch module).
 #[export]
-pub(crate) unsafe extern "C" fn klp_get_state(patch: *mut bindings::klp_patch, id: c_ulong) -> *mut bindings::klp_state {
+pub(crate) unsafe extern "C" fn klp_get_state(
+    patch: *mut bindings::klp_patch,
+    id: c_ulong,
+) -> *mut bindings::klp_state {
     // SAFETY: the caller's contract is that of `cview::find_state`.
     unsafe { cview::find_state(patch, id) }.map_or(NO_STATE, |(_, state)| state)
 }

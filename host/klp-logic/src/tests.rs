@@ -29,7 +29,11 @@ fn same_or_higher_version_is_required_for_a_modified_state() {
 fn cumulative_patch_must_carry_every_installed_state() {
     let installed = [sv(1, 1), sv(2, 1)];
     assert!(!patch_compatible(lookup(&[sv(1, 1)]), true, installed));
-    assert!(patch_compatible(lookup(&[sv(1, 1), sv(2, 1)]), true, installed));
+    assert!(patch_compatible(
+        lookup(&[sv(1, 1), sv(2, 1)]),
+        true,
+        installed
+    ));
 }
 
 #[test]
@@ -54,13 +58,22 @@ fn state_compatible_matches_the_rule_table() {
 #[test]
 fn previous_state_is_the_last_before_the_transition_patch() {
     // (patch number, state version for the id if the patch has it)
-    let patches = [(1, Some(1)), (2, None), (3, Some(3)), (4, Some(4)), (5, Some(5))];
+    let patches = [
+        (1, Some(1)),
+        (2, None),
+        (3, Some(3)),
+        (4, Some(4)),
+        (5, Some(5)),
+    ];
     let prev = previous_state(patches, |p| p.0 == 4, |p| p.1);
     assert_eq!(prev, Some(3));
     // The transition patch itself and later ones never count.
     assert_eq!(previous_state(patches, |p| p.0 == 1, |p| p.1), None);
     // No state anywhere before it.
-    assert_eq!(previous_state(patches, |p| p.0 == 3, |p| if p.0 == 2 { p.1 } else { None }), None);
+    assert_eq!(
+        previous_state(patches, |p| p.0 == 3, |p| if p.0 == 2 { p.1 } else { None }),
+        None
+    );
 }
 
 #[test]
@@ -89,11 +102,17 @@ fn sizing_is_bounded_above() {
 #[test]
 fn sizing_resizes_land_between_the_thresholds() {
     // Whatever it resizes to needs no further resize for the same count.
-    for live in [0usize, 1, 255, 256, 257, 1000, 4096, 50_000, 100_000, 1_000_000] {
+    for live in [
+        0usize, 1, 255, 256, 257, 1000, 4096, 50_000, 100_000, 1_000_000,
+    ] {
         for buckets in [MIN_BUCKETS, 1024, 65_536, 1 << 20] {
             let n = wanted_buckets(live, buckets);
             assert!(n.is_power_of_two());
-            assert_eq!(wanted_buckets(live, n), n, "live {live} buckets {buckets} -> {n}");
+            assert_eq!(
+                wanted_buckets(live, n),
+                n,
+                "live {live} buckets {buckets} -> {n}"
+            );
         }
     }
 }

@@ -29,7 +29,10 @@ struct Livepatch;
 impl kernel::Module for Livepatch {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         shadow::init().inspect_err(|err| {
-            pr_err!("cannot set up shadow variables ({:?}): every shadow allocation will fail\n", err)
+            pr_err!(
+                "cannot set up shadow variables ({:?}): every shadow allocation will fail\n",
+                err
+            )
         })?;
         Ok(Livepatch)
     }

@@ -70,7 +70,13 @@ fi
 echo "build: kernel ($flavour) in $out" >&2
 clippy=()
 [[ $impl == rust && ${KLP_CLIPPY:-1} == 1 ]] && clippy=(CLIPPY=1)
-"${kmake[@]}" "${clippy[@]}" bzImage modules
+"${kmake[@]}" "${clippy[@]}" bzImage modules 2>&1 | tee "$out/.klp-build-output"
+[[ ${PIPESTATUS[0]} -eq 0 ]] || exit 1
+# A symbol kallsyms cannot take vanishes from stack traces and the tracer.
+if grep -q "too long for kallsyms" "$out/.klp-build-output"; then
+	echo "build: a symbol is too long for kallsyms (see above)" >&2
+	exit 1
+fi
 
 # External modules: the upstream selftest modules (copied from the tree, so
 # the tree itself stays clean) and the project's own.

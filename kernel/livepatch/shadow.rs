@@ -49,6 +49,7 @@ struct Node {
 }
 
 impl Node {
+    #[inline]
     fn layout(size: usize) -> Option<Layout> {
         let total = size_of::<Node>().checked_add(size)?;
         Layout::from_size_align(total, align_of::<Node>()).ok()
@@ -205,6 +206,7 @@ impl<'g> View<'g> {
         }
     }
 
+    #[inline]
     fn len(self) -> usize {
         1 << (64 - self.shift)
     }
@@ -298,6 +300,7 @@ kernel::sync::global_lock! {
 impl Writer {
     /// The resize work to queue, if a table of `buckets` no longer fits
     /// `live`.
+    #[inline]
     fn resize_needed(&self, buckets: usize) -> Option<Arc<Resizer>> {
         if wanted_buckets(self.live, buckets) == buckets {
             return None;

@@ -11,7 +11,7 @@ use kernel::bindings;
 use kernel::prelude::*;
 
 use crate::cview::{self, NO_STATE};
-use crate::state_rules::{patch_compatible, previous_state};
+use crate::state_rules::{patch_compatible, previous_state, StateVersion};
 
 /// Returns the state with `id` of `patch`, or NULL.
 ///
@@ -70,9 +70,12 @@ pub(crate) unsafe extern "C" fn klp_is_patch_compatible(patch: *mut bindings::kl
     // SAFETY: `patch` is valid (caller's contract).
     let replace = unsafe { cview::is_replace(patch) };
     // SAFETY: under `klp_mutex` the installed patches stay valid.
-    let installed = unsafe { cview::installed_patches() }
+    let mut installed = unsafe { cview::installed_patches() }
         // SAFETY: each installed patch is valid with an ended states array.
         .flat_map(|old| unsafe { cview::states(old) }.map(|(state, _)| state));
+    // Through `dyn`: the fully monomorphised iterator chain gets a symbol
+    // name longer than kallsyms takes (KSYM_NAME_LEN).
+    let installed: &mut dyn Iterator<Item = StateVersion> = &mut installed;
     patch_compatible(
         // SAFETY: `patch` is valid (caller's contract).
         |id| unsafe { cview::find_state(patch, id as c_ulong) }.map(|(state, _)| state.version),

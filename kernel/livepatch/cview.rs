@@ -123,16 +123,30 @@ pub(crate) fn log_shadow_ctor_failure(obj: *mut c_void, id: c_ulong, err: c_int)
     };
 }
 
-/// Logs a duplicate shadow variable, pointer hashed as by `%p`.
-pub(crate) fn log_shadow_duplicate(obj: *mut c_void, id: c_ulong) {
-    // SAFETY: as above: %p a pointer, %lx an unsigned long.
+/// `WARN(1, "Duplicate shadow variable <%p, %lx>\n", obj, id)` as upstream:
+/// the message inside the cut-here block, the pointer hashed.
+pub(crate) fn warn_shadow_duplicate(obj: *mut c_void, id: c_ulong) {
+    // SAFETY: a NUL-terminated format whose conversions match the arguments:
+    // %p a pointer (only printed), %lx an unsigned long.
     unsafe {
-        bindings::_printk(
-            c"\x014livepatch: Duplicate shadow variable <%p, %lx>\n".as_char_ptr(),
+        bindings::__warn_printk(
+            c"Duplicate shadow variable <%p, %lx>\n".as_char_ptr(),
             obj,
             id,
         )
     };
+    kernel::warn_flags!(
+        file!(),
+        bindings::BUGFLAG_NO_CUT_HERE | kernel::bug::bugflag_taint(bindings::TAINT_WARN)
+    );
+}
+
+/// `WARN_ON_ONCE(1)`: once until `clear_warn_once` resets it.
+pub(crate) fn warn_once() {
+    kernel::warn_flags!(
+        file!(),
+        bindings::BUGFLAG_ONCE | kernel::bug::bugflag_taint(bindings::TAINT_WARN)
+    );
 }
 
 /// A null `klp_state` pointer, the "not found" answer to C.

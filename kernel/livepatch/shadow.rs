@@ -472,8 +472,7 @@ fn get_or_alloc(
         }
     }
     if warn_on_exist {
-        cview::log_shadow_duplicate(obj, id);
-        kernel::warn_on!(true);
+        cview::warn_shadow_duplicate(obj, id);
         return null_mut();
     }
     existing

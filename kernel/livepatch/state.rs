@@ -4,7 +4,6 @@
 //! later patch can take it over or refuse to load. The rules themselves are
 //! in [`crate::state_rules`]; this file applies them to the C structures.
 
-use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::ffi::c_ulong;
 
 use kernel::bindings;
@@ -28,8 +27,6 @@ pub(crate) unsafe extern "C" fn klp_get_state(
     unsafe { cview::find_state(patch, id) }.map_or(NO_STATE, |(_, state)| state)
 }
 
-static WARNED_NO_TRANSITION: AtomicBool = AtomicBool::new(false);
-
 /// Returns the state with `id` that the patch in transition takes over: the
 /// one of the last installed patch before it that has one, or NULL.
 ///
@@ -42,9 +39,7 @@ pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings
     // SAFETY: we run under `klp_mutex` (caller's contract).
     let transition = unsafe { cview::transition_patch() };
     if transition.is_null() {
-        if !WARNED_NO_TRANSITION.swap(true, Ordering::Relaxed) {
-            kernel::warn_on!(true);
-        }
+        cview::warn_once();
         return NO_STATE;
     }
     // SAFETY: under `klp_mutex`, the installed patches stay valid while we

@@ -85,8 +85,8 @@ impl NewNode {
         let mem = Kmalloc::alloc(layout, gfp | flags::__GFP_ZERO, NumaNode::NO_NODE).ok()?;
         let node = mem.cast::<Node>();
         // SAFETY: the allocation is fresh, large and aligned enough for a
-        // `Node`, and zeroed, which is a valid `Node` (null links, an unused
-        // callback head); we own it exclusively.
+        // `Node`, and zeroed, which is a valid `Node` (null links, an opaque
+        // RCU head); we own it exclusively.
         unsafe {
             let node = &mut *node.as_ptr();
             node.obj = obj as usize;
@@ -99,7 +99,7 @@ impl NewNode {
         NodeRef(self.0).data()
     }
 
-    /// Hands the node over to the table (see [`Table::insert`]).
+    /// Hands the node over to the table (see [`View::insert`]).
     fn into_raw(self) -> NonNull<Node> {
         let node = self.0;
         core::mem::forget(self);

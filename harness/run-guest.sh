@@ -98,8 +98,8 @@ if [[ $mode == check ]]; then
 		if [[ -z $line ]]; then
 			echo "FAIL $t no result from the guest" >>"$results"
 		else
-			echo "${line#KLP-RESULT }" | awk '{ s=$2; $2=""; sub(/^ /, ""); print s, $0 }' \
-				| sed -E 's/^(PASS|FAIL) ([^ ]+) ?/\1 \2 /' >>"$results"
+			read -r name verdict why <<<"${line#KLP-RESULT }"
+			echo "$verdict $name${why:+ $why}" >>"$results"
 		fi
 	done
 	echo "run-guest: console log: $log"

@@ -516,7 +516,7 @@ pub(crate) unsafe extern "C" fn klp_shadow_get_or_alloc(
 
 /// Unlinks the nodes `take` selects from the chains `heads` gives, calls
 /// `dtor` on each and retires it, all under the writer lock. Returns how many.
-fn free_where<'t>(
+fn unlink_chains<'t>(
     writer: &GlobalGuard<WRITER>,
     view: View<'t>,
     heads: impl Iterator<Item = &'t AtomicPtr<Node>>,
@@ -539,6 +539,32 @@ fn free_where<'t>(
     freed
 }
 
+/// Frees the variables with `id`: only `<obj, id>` when `obj` is given (one
+/// chain to walk), else all of them.
+fn free(obj: Option<usize>, id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
+    let mut writer = WRITER.lock();
+    let Some(view) = published(&writer) else {
+        return;
+    };
+    let take = |n: &Node| n.id == id && obj.is_none_or(|obj| n.obj == obj);
+    let freed = match obj {
+        Some(obj) => unlink_chains(
+            &writer,
+            view,
+            core::iter::once(view.head(obj, id)),
+            take,
+            dtor,
+        ),
+        None => unlink_chains(&writer, view, view.heads(), take, dtor),
+    };
+    let buckets = view.len();
+    // Last use of `view`: the count may change now.
+    writer.live -= freed;
+    let resizer = writer.resize_needed(buckets);
+    drop(writer);
+    queue_resize(resizer);
+}
+
 /// Frees shadow variable `<obj, id>`, calling `dtor` first.
 ///
 /// # Safety
@@ -550,24 +576,7 @@ pub(crate) unsafe extern "C" fn klp_shadow_free(
     id: c_ulong,
     dtor: bindings::klp_shadow_dtor_t,
 ) {
-    let mut writer = WRITER.lock();
-    let Some(view) = published(&writer) else {
-        return;
-    };
-    let key = obj as usize;
-    let head = view.head(key, id);
-    let freed = free_where(
-        &writer,
-        view,
-        core::iter::once(head),
-        |n| n.obj == key && n.id == id,
-        dtor,
-    );
-    let buckets = view.len();
-    writer.live -= freed;
-    let resizer = writer.resize_needed(buckets);
-    drop(writer);
-    queue_resize(resizer);
+    free(Some(obj as usize), id, dtor);
 }
 
 /// Frees every shadow variable with `id`, calling `dtor` on each first.
@@ -580,14 +589,5 @@ pub(crate) unsafe extern "C" fn klp_shadow_free_all(
     id: c_ulong,
     dtor: bindings::klp_shadow_dtor_t,
 ) {
-    let mut writer = WRITER.lock();
-    let Some(view) = published(&writer) else {
-        return;
-    };
-    let freed = free_where(&writer, view, view.heads(), |n| n.id == id, dtor);
-    let buckets = view.len();
-    writer.live -= freed;
-    let resizer = writer.resize_needed(buckets);
-    drop(writer);
-    queue_resize(resizer);
+    free(None, id, dtor);
 }

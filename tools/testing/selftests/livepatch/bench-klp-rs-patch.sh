@@ -1,0 +1,164 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# klp-rs benchmark (make bench): what patching costs.
+#
+#   BENCH call run=N state=unpatched|patched call_ns=X
+#	time per call of klp_rs_call_bench_fn(), 1,000,000 calls timed in the
+#	kernel, as is and redirected to an equivalent replacement by
+#	klp_rs_call_bench_patch (the difference: ftrace + livepatch handler)
+#   BENCH transition run=N load=idle|sleepers1000|busy4 patch_ms=X unpatch_ms=Y
+#	patch_ms: kernel log time from "enabling patch" to "patching complete"
+#	after insmod of klp_rs_call_bench_patch; unpatch_ms: from "starting
+#	unpatching transition" to "unpatching complete" after echo 0 > enabled.
+#	With nothing else running, with 1,000 sleeping user tasks, and with 4
+#	busy user loops making syscalls. On an idle system the C core takes
+#	1-2 s: tasks it cannot switch at once wait for its 1 s retry.
+
+cd "$(dirname "$0")" || exit 1
+
+TARGET=klp_rs_call_bench
+PATCH=klp_rs_call_bench_patch
+PARAMS=/sys/module/$TARGET/parameters
+LP=/sys/kernel/livepatch/$PATCH
+CALLS=1000000
+RUNS=5
+SLEEPERS=1000
+BUSY=4
+
+helpers=()
+
+cleanup() {
+	((${#helpers[@]})) && kill "${helpers[@]}" 2>/dev/null
+	wait 2>/dev/null
+	helpers=()
+	[[ -e $LP ]] && echo 0 >"$LP/enabled" 2>/dev/null
+	for ((i = 0; i < 200; i++)); do
+		[[ -e /sys/module/$PATCH ]] || break
+		rmmod $PATCH 2>/dev/null || sleep .1
+	done
+	rmmod $TARGET 2>/dev/null
+}
+
+die() {
+	echo "bench-klp-rs-patch: $*" >&2
+	cleanup
+	exit 1
+}
+
+# read_value(path) - the first line of path into $value, without a fork
+read_value() {
+	value=
+	IFS= read -r value <"$1" 2>/dev/null || [[ -n "$value" ]]
+}
+
+# wait_until(seconds, command...) - poll every 20 ms
+wait_until() {
+	local i limit=$(($1 * 50))
+	shift
+	for ((i = 0; i < limit; i++)); do
+		"$@" && return 0
+		sleep .02
+	done
+	return 1
+}
+
+transition_done() { read_value "$LP/transition" && [[ $value == 0 ]]; }
+patch_gone() { [[ ! -e $LP ]]; }
+unreferenced() { read_value "/sys/module/$PATCH/refcnt" && [[ $value == 0 ]]; }
+
+patch_on() {
+	insmod test_modules/$PATCH.ko || die "insmod $PATCH failed"
+	wait_until 120 transition_done || die "patching transition did not finish"
+}
+
+patch_off() {
+	echo 0 >"$LP/enabled" || die "cannot disable $PATCH"
+	wait_until 120 patch_gone || die "unpatching transition did not finish"
+	wait_until 30 unreferenced || die "$PATCH is still referenced"
+	rmmod $PATCH || die "rmmod $PATCH failed"
+}
+
+# stamp(text) - kernel timestamp (s) of the first log line after $marker
+# that contains text
+stamp() {
+	dmesg | awk -v m="$marker" -v t="$1" '
+		p && index($0, t) { sub(/^\[ */, ""); sub(/\].*/, ""); print; exit }
+		index($0, m) { p = 1 }'
+}
+
+# ms(from, to) - milliseconds between two stamps
+ms() {
+	[[ -n $1 && -n $2 ]] || die "missing kernel log line (run $run, load=$load)"
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 1000 }'
+}
+
+call_runs() { # state
+	local run
+	for ((run = 1; run <= RUNS; run++)); do
+		echo $CALLS >"$PARAMS/run" || die "timing run failed"
+		read_value "$PARAMS/ns_per_call"
+		echo "BENCH call run=$run state=$1 call_ns=$value"
+	done
+	read_value "$PARAMS/sink"
+	sums+=("$value")
+}
+
+transition_runs() { # load
+	local run t0 t1 t2 t3
+	load=$1
+	for ((run = 1; run <= RUNS; run++)); do
+		marker="klp-rs-bench: transition load=$load run=$run $(date +%s%N)"
+		echo "$marker" >/dev/kmsg
+		patch_on
+		patch_off
+		t0=$(stamp "livepatch: enabling patch '$PATCH'")
+		t1=$(stamp "'$PATCH': patching complete")
+		t2=$(stamp "'$PATCH': starting unpatching transition")
+		t3=$(stamp "'$PATCH': unpatching complete")
+		echo "BENCH transition run=$run load=$load patch_ms=$(ms "$t0" "$t1") unpatch_ms=$(ms "$t2" "$t3")"
+	done
+}
+
+mem_available() { awk '/^MemAvailable:/ { print $2 " kB" }' /proc/meminfo; }
+
+insmod test_modules/$TARGET.ko || die "insmod $TARGET failed"
+
+# (a) cost of a call
+sums=()
+call_runs unpatched
+patch_on
+read_value "$LP/$TARGET/patched"
+[[ $value == 1 ]] || die "$TARGET is not patched"
+call_runs patched
+patch_off
+[[ ${sums[0]} == "${sums[1]}" ]] || die "the replacement computed ${sums[1]}, the original ${sums[0]}"
+
+# (b) time to patch and unpatch
+transition_runs idle
+
+echo "bench-klp-rs-patch: MemAvailable $(mem_available) before $SLEEPERS sleepers"
+start=$SECONDS
+for ((i = 0; i < SLEEPERS; i++)); do
+	sleep 1000 &
+	helpers+=($!)
+done
+# Let every one of them reach its sleep.
+wait_until 120 eval '[[ $(pgrep -c -x sleep) -ge $SLEEPERS ]]' || die "sleepers did not start"
+sleep 2
+echo "bench-klp-rs-patch: MemAvailable $(mem_available) with $SLEEPERS sleepers (started in $((SECONDS - start)) s)"
+transition_runs sleepers$SLEEPERS
+kill "${helpers[@]}"
+wait 2>/dev/null
+helpers=()
+
+for ((i = 0; i < BUSY; i++)); do
+	yes >/dev/null &
+	helpers+=($!)
+done
+transition_runs busy$BUSY
+kill "${helpers[@]}"
+wait 2>/dev/null
+helpers=()
+
+rmmod $TARGET || die "rmmod $TARGET failed"
+exit 0

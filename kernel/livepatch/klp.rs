@@ -9,12 +9,20 @@
 
 use kernel::prelude::*;
 
+#[path = "../../arch/x86/livepatch/mod.rs"]
+mod arch;
 mod cview;
+mod ftrace;
+mod func_stack;
+mod layout;
+mod patch;
 mod rcu_read;
 mod shadow;
 pub mod shadow_sizing;
 mod state;
 pub mod state_rules;
+mod tasks;
+mod transition;
 
 module! {
     type: Livepatch,
@@ -28,12 +36,17 @@ struct Livepatch;
 
 impl kernel::Module for Livepatch {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // On a mismatch no patch can be applied (`klp_patch_object` refuses).
+        layout::verify()
+            .inspect_err(|_| pr_err!("bindgen layouts differ from C: patching disabled\n"))?;
         shadow::init().inspect_err(|err| {
             pr_err!(
                 "cannot set up shadow variables ({:?}): every shadow allocation will fail\n",
                 err
             )
         })?;
+        transition::init()
+            .inspect_err(|err| pr_err!("cannot set up transition work ({:?})\n", err))?;
         Ok(Livepatch)
     }
 }

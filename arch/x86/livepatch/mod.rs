@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The x86_64 layer of the livepatch core.
+//!
+//! Compiled into the core's crate (`kernel/livepatch/klp.rs` includes it by
+//! path). It holds what depends on the architecture: where ftrace calls in at
+//! the start of a function, how the redirect rewrites the instruction
+//! pointer, and the per-CPU reads (`current`, the preempt count) that the
+//! ftrace handler needs inline. Those reads are inline assembly because rustc
+//! cannot inline the C helpers (its LLVM is not clang's), and an out-of-line
+//! call per patched call would cost more than the handler itself.
+
+use kernel::bindings;
+use kernel::ffi::c_ulong;
+
+// The preempt count is 8 bytes wide when the need-resched bit has a word of
+// its own, 4 otherwise (`__pc_op` in `asm/preempt.h`).
+#[cfg(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS)]
+macro_rules! pc_inc {
+    () => {
+        "incq"
+    };
+}
+#[cfg(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS)]
+macro_rules! pc_dec {
+    () => {
+        "decq"
+    };
+}
+#[cfg(not(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS))]
+macro_rules! pc_inc {
+    () => {
+        "incl"
+    };
+}
+#[cfg(not(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS))]
+macro_rules! pc_dec {
+    () => {
+        "decl"
+    };
+}
+
+/// The address ftrace patches in the function that starts at `func`, if it
+/// is traceable.
+///
+/// With `-mfentry` the `call __fentry__` is the first instruction, except
+/// when IBT puts an `endbr64` in front of it (then it is 4 bytes in);
+/// `ftrace_location()` looks the function's record up by its whole range, so
+/// both cases resolve here. `None` means the function has no ftrace record
+/// (notrace, inlined, or not a function start), and cannot be patched.
+pub(crate) fn fentry_location(func: usize) -> Option<usize> {
+    // SAFETY: `ftrace_location` only looks the address up in ftrace's
+    // records and kallsyms; any value is accepted.
+    let loc = unsafe { bindings::ftrace_location(func as c_ulong) };
+    (loc != 0).then_some(loc as usize)
+}
+
+/// Makes the traced function return into `target` instead of continuing in
+/// its own body: `ftrace_regs_set_instruction_pointer()`.
+///
+/// # Safety
+///
+/// `fregs` is the `ftrace_regs` that ftrace passed to the running handler.
+#[inline(always)]
+pub(crate) unsafe fn set_instruction_pointer(fregs: *mut bindings::ftrace_regs, target: usize) {
+    // On x86, `struct ftrace_regs` is an opaque name for
+    // `struct __arch_ftrace_regs`, which wraps a `pt_regs`.
+    let regs = fregs.cast::<bindings::__arch_ftrace_regs>();
+    // SAFETY: `fregs` is ftrace's live register frame for this call (the
+    // caller's contract); the trampoline reloads `ip` from it on return.
+    unsafe { (*regs).regs.ip = target as c_ulong };
+}
+
+/// This CPU's running task: `current`.
+#[inline(always)]
+pub(crate) fn current() -> *mut bindings::task_struct {
+    let task: *mut bindings::task_struct;
+    // SAFETY: reads this CPU's `current_task` through %gs, as the C
+    // `get_current()` does; the value is stable for the running task.
+    unsafe {
+        core::arch::asm!(
+            "movq %gs:{cur}(%rip), {out}",
+            cur = sym bindings::current_task,
+            out = out(reg) task,
+            options(att_syntax, nostack, readonly, preserves_flags, pure),
+        )
+    };
+    task
+}
+
+/// Preempt count bits above the preemption depth, as `preempt_count()`
+/// returns them (the inverted need-resched bit masked off).
+#[inline(always)]
+pub(crate) fn preempt_count() -> u32 {
+    let count: usize;
+    // SAFETY: a plain read of this CPU's `__preempt_count` through %gs, as
+    // C's `raw_cpu_read()`. Not `pure`: the count changes under us
+    // (interrupts), so every call must read it again.
+    #[cfg(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS)]
+    unsafe {
+        core::arch::asm!(
+            "movq %gs:{count}(%rip), {out}",
+            count = sym bindings::__preempt_count,
+            out = out(reg) count,
+            options(att_syntax, nostack, readonly, preserves_flags),
+        )
+    };
+    // The inverted need-resched bit is the top bit of the word.
+    #[cfg(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS)]
+    const NEED_RESCHED: usize = 1 << 63;
+    // SAFETY: as above, the 4-byte variant (zero-extended into the register).
+    #[cfg(not(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS))]
+    unsafe {
+        core::arch::asm!(
+            "movl %gs:{count}(%rip), {out:e}",
+            count = sym bindings::__preempt_count,
+            out = out(reg) count,
+            options(att_syntax, nostack, readonly, preserves_flags),
+        )
+    };
+    #[cfg(not(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS))]
+    const NEED_RESCHED: usize = 1 << 31;
+    // Every context bit sits in the low 32 bits.
+    (count & !NEED_RESCHED) as u32
+}
+
+/// `preempt_disable_notrace()`.
+///
+/// # Safety
+///
+/// Paired with exactly one [`preempt_enable_notrace`] on the same CPU.
+#[inline(always)]
+pub(crate) unsafe fn preempt_disable_notrace() {
+    // SAFETY: one increment of this CPU's preempt count through %gs, as C.
+    // Without `nomem` the asm is a compiler barrier, as C's `barrier()`.
+    unsafe {
+        core::arch::asm!(
+            concat!(pc_inc!(), " %gs:{count}(%rip)"),
+            count = sym bindings::__preempt_count,
+            options(att_syntax, nostack),
+        )
+    };
+}
+
+/// `preempt_enable_notrace()`.
+///
+/// # Safety
+///
+/// Undoes one earlier [`preempt_disable_notrace`] on this CPU.
+#[inline(always)]
+pub(crate) unsafe fn preempt_enable_notrace() {
+    // SAFETY: decrement this CPU's count (raised by the paired disable); zero
+    // means a reschedule is pending and preemption is allowed again, so call
+    // `preempt_schedule_notrace_thunk`, which preserves every register. Not
+    // `nostack` because of the call.
+    #[cfg(all(CONFIG_PREEMPTION, not(CONFIG_PREEMPT_DYNAMIC)))]
+    unsafe {
+        core::arch::asm!(
+            concat!(pc_dec!(), " %gs:{count}(%rip)"),
+            "jnz 2f",
+            "call {resched}",
+            "2:",
+            count = sym bindings::__preempt_count,
+            resched = sym bindings::preempt_schedule_notrace_thunk,
+            options(att_syntax),
+        )
+    };
+    // SAFETY: as above; with dynamic preemption C calls the static call
+    // trampoline, which preserves registers the same way.
+    #[cfg(all(CONFIG_PREEMPTION, CONFIG_PREEMPT_DYNAMIC))]
+    unsafe {
+        core::arch::asm!(
+            concat!(pc_dec!(), " %gs:{count}(%rip)"),
+            "jnz 2f",
+            "call __SCT__preempt_schedule_notrace",
+            "2:",
+            count = sym bindings::__preempt_count,
+            options(att_syntax),
+        )
+    };
+    // SAFETY: without preemption, C only decrements.
+    #[cfg(not(CONFIG_PREEMPTION))]
+    unsafe {
+        core::arch::asm!(
+            concat!(pc_dec!(), " %gs:{count}(%rip)"),
+            count = sym bindings::__preempt_count,
+            options(att_syntax, nostack),
+        )
+    };
+}

@@ -1,0 +1,701 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The consistency model: moving every task from the old set of functions
+//! to the new one (or back) only at a point where it runs none of them.
+//!
+//! Each task carries `patch_state` (which version the ftrace handler gives
+//! it) and, while it still has to switch, `TIF_PATCH_PENDING`. A task
+//! switches when it leaves the kernel (`klp_update_patch_state`), in the
+//! idle loop, in `cond_resched`-style sleeps (`__klp_sched_try_switch`), or
+//! when a pass finds its stack free of the affected functions.
+//!
+//! Unlike upstream, completion does not wait for a one-second retry: a
+//! count of pending tasks is kept, and the switch that brings it to zero
+//! queues the completing pass at once. The periodic pass stays as the
+//! fallback for tasks stuck on a patched function (and for tasks that exit
+//! while pending, which leave the count high).
+
+use core::ptr::null_mut;
+use core::sync::atomic::{
+    fence, AtomicBool, AtomicI32, AtomicIsize, AtomicPtr, AtomicU32, Ordering::AcqRel,
+    Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
+
+use kernel::bindings;
+use kernel::error::code::{EADDRINUSE, EBUSY, EINVAL};
+use kernel::ffi::{c_int, c_ulong};
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::Arc;
+use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
+
+use crate::cview::{self, PatchRef};
+use crate::patch;
+use crate::tasks::{self, CpusReadGuard, TaskRef};
+
+pub(crate) const IDLE: i32 = bindings::KLP_TRANSITION_IDLE;
+pub(crate) const UNPATCHED: i32 = bindings::KLP_TRANSITION_UNPATCHED as i32;
+pub(crate) const PATCHED: i32 = bindings::KLP_TRANSITION_PATCHED as i32;
+
+/// Passes without success after which stragglers get a fake signal, and
+/// again every as many passes after that (upstream's `SIGNALS_TIMEOUT`).
+const SIGNALS_TIMEOUT: u32 = 15;
+
+/// Entries of a saved stack trace; must match `KLP_RS_MAX_STACK_ENTRIES`
+/// in shim.c, which owns the per-CPU buffers.
+const MAX_STACK_ENTRIES: u32 = 100;
+
+/// The patch in transition, or NULL: `klp_transition_patch`, which core.c
+/// reads. Written under `klp_mutex`; `transition_show` reads it without.
+#[export_name = "klp_transition_patch"]
+static TRANSITION_PATCH: AtomicPtr<bindings::klp_patch> = AtomicPtr::new(null_mut());
+
+/// The state tasks switch to (`klp_target_state`).
+static TARGET: AtomicI32 = AtomicI32::new(IDLE);
+
+/// Passes (first and periodic) since the transition started.
+static SIGNALS_CNT: AtomicU32 = AtomicU32::new(0);
+
+/// Tasks with `TIF_PATCH_PENDING`, plus one while [`BIAS`] is held.
+///
+/// Every clearing of the flag that comes with a switch decrements it (the
+/// test-and-clear tells exactly one clearer), forks of a pending task
+/// increment it. The switch that takes it to zero completes the transition
+/// at once. It can only be too high (a pending task that exits), never too
+/// low, so the periodic pass remains the safety net.
+static PENDING: AtomicIsize = AtomicIsize::new(0);
+
+/// The start's own count in [`PENDING`], so that tasks switching while the
+/// start is still flagging others cannot reach zero early. The first pass
+/// after a start drops it.
+static BIAS: AtomicBool = AtomicBool::new(false);
+
+extern "C" {
+    // shim.c: dynamic-debug lines (`pr_debug()` is a macro).
+    fn klp_rs_debug_transition(what: c_int, name: *const kernel::ffi::c_char, target: c_int);
+    // The task as `void *`: bindgen's `task_struct` is not FFI-safe.
+    fn klp_try_switch_task(
+        task: *mut kernel::ffi::c_void,
+        ret: c_int,
+        old_name: *const kernel::ffi::c_char,
+    );
+    // shim.c: `static_branch_enable/disable()` are macros.
+    fn klp_rs_set_sched_try_switch(enable: bool);
+    // shim.c: `this_cpu_ptr()` of the per-CPU trace buffer.
+    fn klp_rs_stack_entries() -> *mut c_ulong;
+}
+
+/// The patch in transition; the caller holds `klp_mutex`.
+pub(crate) fn transition_patch() -> Option<PatchRef> {
+    // SAFETY: only set to a registered patch, under `klp_mutex` which the
+    // caller holds, and cleared before that patch can go.
+    unsafe { PatchRef::from_raw(TRANSITION_PATCH.load(Relaxed)) }
+}
+
+/// `enum klp_rs_debug` in shim.c.
+#[derive(Clone, Copy)]
+#[repr(i32)]
+enum Debug {
+    Init = 0,
+    Complete = 1,
+    Cancel = 2,
+    Reverse = 3,
+}
+
+/// One of upstream's transition debug lines (off unless dynamic debug
+/// enables them).
+fn debug(what: Debug, patch: PatchRef, target: i32) {
+    // SAFETY: the name is a NUL-terminated string that outlives the call.
+    unsafe { klp_rs_debug_transition(what as c_int, patch.name().as_char_ptr(), target) };
+}
+
+fn direction(target: i32) -> &'static str {
+    if target == PATCHED {
+        "patching"
+    } else {
+        "unpatching"
+    }
+}
+
+/// Lets the scheduler try to switch tasks that sleep (`cond_resched()`).
+fn sched_try_switch(enable: bool) {
+    // SAFETY: toggles a static key; may sleep, callers hold `klp_mutex`.
+    unsafe { klp_rs_set_sched_try_switch(enable) };
+}
+
+/// Counts one task switched. Returns whether it was the last pending one.
+fn count_switched() -> bool {
+    PENDING.fetch_sub(1, AcqRel) == 1
+}
+
+/// Flags `task` to switch, counting it.
+fn flag_pending(task: TaskRef) {
+    // Count first: the task may switch (and uncount) as soon as it is
+    // flagged.
+    PENDING.fetch_add(1, AcqRel);
+    if task.test_and_set_patch_pending() {
+        PENDING.fetch_sub(1, AcqRel);
+    }
+}
+
+/// Moves `task` to `target` on behalf of a check that found it safe.
+/// Returns whether that made the pending count zero.
+fn switch_task(task: TaskRef, target: i32) -> bool {
+    let was_pending = task.test_and_clear_patch_pending();
+    task.set_patch_state(target);
+    was_pending && count_switched()
+}
+
+/// The global work items: the periodic retry and the immediate completion.
+#[pin_data]
+struct Completer {
+    #[pin]
+    retry: DelayedWork<Completer, 1>,
+    #[pin]
+    now: DelayedWork<Completer, 2>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 1> for Completer { self.retry }
+    impl HasDelayedWork<Self, 2> for Completer { self.now }
+}
+
+impl WorkItem<1> for Completer {
+    type Pointer = Arc<Completer>;
+
+    fn run(_this: Arc<Completer>) {
+        run_pass(Pass::Periodic);
+    }
+}
+
+impl WorkItem<2> for Completer {
+    type Pointer = Arc<Completer>;
+
+    fn run(_this: Arc<Completer>) {
+        run_pass(Pass::Event);
+    }
+}
+
+/// The work items, made at init and kept forever (one leaked reference).
+static COMPLETER: AtomicPtr<Completer> = AtomicPtr::new(null_mut());
+
+fn completer() -> Option<Arc<Completer>> {
+    let ptr = COMPLETER.load(Acquire);
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` came from `Arc::into_raw` in `init` and that reference
+    // is never dropped, so the object lives; the borrow is turned into a
+    // new reference at once.
+    Some(unsafe { kernel::sync::ArcBorrow::from_raw(ptr) }.into())
+}
+
+/// Queues a pass right away. A one-jiffy delay only arms a timer, so this is
+/// safe from the scheduler and with interrupts off; waking a worker from
+/// `__schedule()` directly is not.
+fn kick() {
+    if let Some(c) = completer() {
+        let _ = workqueue::system().enqueue_delayed::<_, 2>(c, 1);
+    }
+}
+
+/// Queues the periodic pass (upstream's once a second), unless queued.
+fn retry_later() {
+    if let Some(c) = completer() {
+        // SAFETY: a pure computation on jiffies.
+        let delay = unsafe { bindings::round_jiffies_relative(bindings::HZ as c_ulong) };
+        let _ = workqueue::system().enqueue_delayed::<_, 1>(c, delay);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// The first pass and the periodic ones: these count towards signals.
+    Periodic,
+    /// Queued by the last pending task switching.
+    Event,
+}
+
+fn run_pass(kind: Pass) {
+    let lock = core::ptr::addr_of_mut!(bindings::klp_mutex);
+    // SAFETY: `klp_mutex` is core.c's static mutex; work items may sleep.
+    unsafe { bindings::mutex_lock(lock) };
+    if transition_patch().is_some() {
+        try_complete(kind);
+    }
+    // SAFETY: taken above.
+    unsafe { bindings::mutex_unlock(lock) };
+}
+
+/// Sets up the work items; called once from the livepatch initcall.
+pub(crate) fn init() -> Result {
+    let c = Arc::pin_init(
+        pin_init!(Completer {
+            retry <- new_delayed_work!("klp_transition_retry"),
+            now <- new_delayed_work!("klp_transition_now"),
+        }),
+        GFP_KERNEL,
+    )?;
+    COMPLETER.store(Arc::into_raw(c).cast_mut(), Release);
+    Ok(())
+}
+
+/// Whether `task` runs any of the functions the transition replaces for it:
+/// `Err(EINVAL)` for a stack that cannot be trusted, `Err(EADDRINUSE)` with
+/// the function's name when it is busy.
+///
+/// Runs with preemption disabled (it uses this CPU's buffer).
+fn check_stack(
+    task: TaskRef,
+    patch: PatchRef,
+    target: i32,
+) -> core::result::Result<(), (Error, Option<&'static CStr>)> {
+    // SAFETY: this CPU's buffer, ours while preemption is disabled (every
+    // caller runs so: under tasklist_lock, in task_call_func or in
+    // `__schedule`).
+    let entries = unsafe { klp_rs_stack_entries() };
+    // SAFETY: `task` is alive and inactive or current; the buffer holds
+    // `MAX_STACK_ENTRIES` entries.
+    let nr = unsafe {
+        bindings::stack_trace_save_tsk_reliable(task.as_ptr(), entries, MAX_STACK_ENTRIES)
+    };
+    if nr < 0 {
+        return Err((EINVAL, None));
+    }
+    // SAFETY: the first `nr` entries were just written.
+    let trace = unsafe { core::slice::from_raw_parts(entries, nr as usize) };
+    for obj in patch.objects().filter(|obj| obj.patched()) {
+        for func in obj.funcs() {
+            let (addr, size) = if target == UNPATCHED {
+                (func.new_func(), func.new_size())
+            } else {
+                patch::previous_code(func)
+            };
+            if trace.iter().any(|&ip| (addr..addr + size).contains(&ip)) {
+                return Err((EADDRINUSE, Some(func.old_name())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `klp_check_and_switch_task()`: `task` is current or cannot run. On
+/// `-EADDRINUSE`, `busy` names the function found on the stack.
+fn check_and_switch(task: TaskRef, zero: &mut bool, busy: &mut Option<&'static CStr>) -> c_int {
+    if task.is_running() && task != TaskRef::current() {
+        return EBUSY.to_errno();
+    }
+    let target = TARGET.load(Relaxed);
+    let Some(patch) = transition_patch() else {
+        return EINVAL.to_errno();
+    };
+    match check_stack(task, patch, target) {
+        Ok(()) => {
+            *zero |= switch_task(task, target);
+            0
+        }
+        Err((err, name)) => {
+            *busy = name;
+            err.to_errno()
+        }
+    }
+}
+
+/// Tries to switch one task; whether it is in the target state now.
+fn try_switch_task(task: TaskRef, zero: &mut bool) -> bool {
+    if task.patch_state() == TARGET.load(Relaxed) {
+        return true;
+    }
+    // Without reliable stack traces only the other switch points work.
+    if !cfg!(all(CONFIG_STACKTRACE, CONFIG_HAVE_RELIABLE_STACKTRACE)) {
+        return false;
+    }
+    let mut busy = None;
+    let ret = if task == TaskRef::current() {
+        check_and_switch(task, zero, &mut busy)
+    } else {
+        task.call_inactive(|task| check_and_switch(task, zero, &mut busy))
+    };
+    if ret != 0 {
+        let name = busy.map_or(core::ptr::null(), CStr::as_char_ptr);
+        // SAFETY: the task is alive (listed, idle or current); the name is
+        // NULL or a function name that lives with its patch.
+        unsafe { klp_try_switch_task(task.as_ptr().cast(), ret, name) };
+    }
+    ret == 0
+}
+
+/// Hurries the stragglers: user tasks get a fake signal (they switch on
+/// their way back to user space), kthreads sleeping interruptibly a wakeup.
+pub(crate) fn signal_stragglers() {
+    tasks::for_each_thread(|task| {
+        if !task.patch_pending() {
+            return;
+        }
+        if task.is_kthread() {
+            task.wake_interruptible();
+        } else {
+            task.notify_signal();
+        }
+    });
+}
+
+/// One pass over every task; completes the transition when all switched.
+/// The caller holds `klp_mutex` and a transition is running.
+fn try_complete(kind: Pass) {
+    let target = TARGET.load(Relaxed);
+    crate::warn_on_once!(target == IDLE);
+    let mut complete = true;
+    let mut zero = false;
+    tasks::for_each_thread(|task| {
+        if !try_switch_task(task, &mut zero) {
+            complete = false;
+        }
+    });
+    {
+        let _cpus = CpusReadGuard::new();
+        for cpu in tasks::possible_cpus() {
+            let idle = tasks::idle_task(cpu);
+            if tasks::cpu_online(cpu) {
+                if !try_switch_task(idle, &mut zero) {
+                    complete = false;
+                    // Its idle loop switches it: make it go around.
+                    tasks::wake_if_idle(cpu);
+                }
+            } else if idle.patch_state() != target {
+                // An offline CPU runs nothing.
+                zero |= switch_task(idle, target);
+            }
+        }
+    }
+
+    if !complete {
+        if kind == Pass::Periodic {
+            let cnt = SIGNALS_CNT.fetch_add(1, Relaxed);
+            if cnt != 0 && cnt % SIGNALS_TIMEOUT == 0 {
+                if cnt == SIGNALS_TIMEOUT {
+                    pr_notice!("signaling remaining tasks\n");
+                }
+                signal_stragglers();
+            }
+        }
+        if BIAS.swap(false, AcqRel) {
+            zero |= count_switched();
+        }
+        // The last straggler may have switched while we walked past it.
+        if zero {
+            kick();
+        }
+        retry_later();
+        return;
+    }
+
+    sched_try_switch(false);
+    let Some(patch) = transition_patch() else {
+        return;
+    };
+    complete_transition(patch);
+    // Freed here rather than in `complete_transition`, which the cancel path
+    // also uses.
+    if !patch.enabled() {
+        // SAFETY: core.c's own helper, under `klp_mutex`.
+        unsafe { bindings::klp_free_patch_async(patch.as_ptr()) };
+    } else if patch.replace() {
+        // SAFETY: as above.
+        unsafe { bindings::klp_free_replaced_patches_async(patch.as_ptr()) };
+    }
+}
+
+/// Every task reached the target: undo the transition bookkeeping.
+fn complete_transition(patch: PatchRef) {
+    let target = TARGET.load(Relaxed);
+    debug(Debug::Complete, patch, target);
+
+    if patch.replace() && target == PATCHED {
+        // SAFETY: core.c's helpers, under `klp_mutex`.
+        unsafe {
+            bindings::klp_unpatch_replaced_patches(patch.as_ptr());
+            bindings::klp_discard_nops(patch.as_ptr());
+        }
+    }
+    if target == UNPATCHED {
+        // Every task runs the old code now; take the new off the stacks,
+        // and wait until no handler can still see them before clearing
+        // `transition` (a handler that did could pick a removed function).
+        patch::unpatch_all(patch);
+        tasks::sync_all_cpus();
+    }
+    for func in patch.funcs() {
+        func.set_transition(false);
+    }
+    // A handler still seeing `transition` must not meet an idle task state.
+    if target == PATCHED {
+        tasks::sync_all_cpus();
+    }
+
+    let reset = |task: TaskRef| {
+        crate::warn_on_once!(task.patch_pending());
+        task.set_patch_state(IDLE);
+    };
+    tasks::for_each_thread(reset);
+    tasks::possible_cpus().map(tasks::idle_task).for_each(reset);
+
+    for obj in patch.objects().filter(|obj| obj.is_loaded()) {
+        if target == PATCHED {
+            obj.post_patch_callback();
+        } else {
+            obj.post_unpatch_callback();
+        }
+    }
+    pr_notice!("'{}': {} complete\n", patch.name(), direction(target));
+    TARGET.store(IDLE, Relaxed);
+    TRANSITION_PATCH.store(null_mut(), Relaxed);
+}
+
+/// Prepares a transition of `patch` to `state`: every task starts in the
+/// opposite state, and every function of the patch is marked in transition.
+///
+/// # Safety
+///
+/// The caller holds `klp_mutex`; `patch` is registered.
+#[export]
+pub(crate) unsafe extern "C" fn klp_init_transition(patch: *mut bindings::klp_patch, state: c_int) {
+    crate::warn_on_once!(TARGET.load(Relaxed) != IDLE);
+    // SAFETY: registered, under the mutex (caller's contract).
+    let Some(patch) = (unsafe { PatchRef::from_raw(patch) }) else {
+        return;
+    };
+    TRANSITION_PATCH.store(patch.as_ptr(), Relaxed);
+    // No effect until tasks get TIF_PATCH_PENDING.
+    TARGET.store(state, Relaxed);
+    debug(Debug::Init, patch, state);
+
+    let initial = if state == PATCHED { UNPATCHED } else { PATCHED };
+    let init = |task: TaskRef| {
+        crate::warn_on_once!(task.patch_state() != IDLE);
+        task.set_patch_state(initial);
+    };
+    tasks::for_each_thread(init);
+    tasks::possible_cpus().map(tasks::idle_task).for_each(init);
+
+    // Task states before `transition` (the handler reads them the other way
+    // round), and the target before any TIF_PATCH_PENDING (switch points
+    // must not copy an idle target).
+    fence(Release);
+
+    // When patching, the functions become visible to the handler only when
+    // `klp_patch_object()` pushes them; when unpatching, they already are.
+    for func in patch.funcs() {
+        func.set_transition(true);
+    }
+}
+
+/// Called on error before the transition started: back to unpatched.
+///
+/// # Safety
+///
+/// The caller holds `klp_mutex`.
+#[export]
+pub(crate) unsafe extern "C" fn klp_cancel_transition() {
+    if crate::warn_on_once!(TARGET.load(Relaxed) != PATCHED) {
+        return;
+    }
+    let Some(patch) = transition_patch() else {
+        return;
+    };
+    debug(Debug::Cancel, patch, PATCHED);
+    TARGET.store(UNPATCHED, Relaxed);
+    complete_transition(patch);
+}
+
+/// Switches `task` if it is pending. Called for `current` on the way back
+/// to user space and in the idle loop, and for every task by `force`.
+///
+/// # Safety
+///
+/// `task` is alive, and is current or cannot run (or the caller accepts
+/// the risk, as `force` does).
+#[export]
+pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task_struct) {
+    // SAFETY: alive (caller's contract).
+    let Some(task) = (unsafe { TaskRef::from_raw(task) }) else {
+        return;
+    };
+    // The handler may run where RCU does not watch; the transition's
+    // `sync_all_cpus()` waits for this preemption-disabled section instead.
+    // SAFETY: paired below.
+    unsafe { crate::arch::preempt_disable_notrace() };
+    // The test-and-clear is a full barrier: it orders the flag read before
+    // the target read, and before later reads of `func->transition`.
+    if task.test_and_clear_patch_pending() {
+        task.set_patch_state(TARGET.load(Relaxed));
+        if count_switched() {
+            kick();
+        }
+    }
+    // SAFETY: paired with the disable above.
+    unsafe { crate::arch::preempt_enable_notrace() };
+}
+
+/// Flags every task not yet in the target state and lets the switch points
+/// and passes work.
+///
+/// # Safety
+///
+/// The caller holds `klp_mutex`, after [`klp_init_transition`].
+#[export]
+pub(crate) unsafe extern "C" fn klp_start_transition() {
+    let target = TARGET.load(Relaxed);
+    crate::warn_on_once!(target == IDLE);
+    let Some(patch) = transition_patch() else {
+        return;
+    };
+    pr_notice!(
+        "'{}': starting {} transition\n",
+        patch.name(),
+        direction(target)
+    );
+
+    PENDING.store(1, Relaxed);
+    BIAS.store(true, Release);
+    let flag = |task: TaskRef| {
+        if task.patch_state() != target {
+            flag_pending(task);
+        }
+    };
+    tasks::for_each_thread(flag);
+    tasks::possible_cpus().map(tasks::idle_task).for_each(flag);
+
+    sched_try_switch(true);
+    SIGNALS_CNT.store(0, Relaxed);
+}
+
+/// One pass: switch whatever can be switched, complete when all are.
+///
+/// # Safety
+///
+/// The caller holds `klp_mutex`, with a transition started.
+#[export]
+pub(crate) unsafe extern "C" fn klp_try_complete_transition() {
+    try_complete(Pass::Periodic);
+}
+
+/// Turns a running transition around (writing the other value to
+/// `enabled`).
+///
+/// # Safety
+///
+/// The caller holds `klp_mutex`, with a transition started.
+#[export]
+pub(crate) unsafe extern "C" fn klp_reverse_transition() {
+    let Some(patch) = transition_patch() else {
+        return;
+    };
+    let target = TARGET.load(Relaxed);
+    debug(Debug::Reverse, patch, target);
+    // Stop every switch point first, and wait for those already running.
+    let clear = |task: TaskRef| {
+        task.test_and_clear_patch_pending();
+    };
+    tasks::for_each_thread(clear);
+    tasks::possible_cpus().map(tasks::idle_task).for_each(clear);
+    tasks::sync_all_cpus();
+
+    patch.set_enabled(!patch.enabled());
+    TARGET.store(
+        if target == PATCHED {
+            UNPATCHED
+        } else {
+            PATCHED
+        },
+        Relaxed,
+    );
+    // The new target before the new flags.
+    fence(Release);
+    // SAFETY: mutex held, transition initialised.
+    unsafe { klp_start_transition() };
+    // Tasks that never left the old state are done already: look at once
+    // rather than at the next periodic pass.
+    kick();
+}
+
+/// Gives the child of a fork its parent's state, pending flag included.
+///
+/// # Safety
+///
+/// `child` is the task being created by `current`, under `tasklist_lock`
+/// held for writing.
+#[export]
+pub(crate) unsafe extern "C" fn klp_copy_process(child: *mut bindings::task_struct) {
+    // SAFETY: alive (caller's contract).
+    let Some(child) = (unsafe { TaskRef::from_raw(child) }) else {
+        return;
+    };
+    let parent = TaskRef::current();
+    // The flag copied with the task may be stale: the parent can have
+    // switched since. The writers of the flag either hold tasklist_lock,
+    // which serialises us, or are the parent itself.
+    if parent.patch_pending() {
+        flag_pending(child);
+    } else {
+        child.test_and_clear_patch_pending();
+    }
+    child.set_patch_state(parent.patch_state());
+}
+
+/// Switches every task now, whatever it runs (`force`): the administrator
+/// accepts that this may break the consistency model.
+///
+/// # Safety
+///
+/// The caller holds `klp_mutex`, with a transition started.
+#[export]
+pub(crate) unsafe extern "C" fn klp_force_transition() {
+    pr_warn!("forcing remaining tasks to the patched state\n");
+    let update = |task: TaskRef| {
+        // SAFETY: alive while listed; the model is knowingly broken here.
+        unsafe { klp_update_patch_state(task.as_ptr()) }
+    };
+    tasks::for_each_thread(update);
+    tasks::possible_cpus()
+        .map(tasks::idle_task)
+        .for_each(update);
+
+    let Some(patch) = transition_patch() else {
+        return;
+    };
+    // Patches whose code may still run must never be freed.
+    if TARGET.load(Relaxed) == UNPATCHED {
+        patch.set_forced();
+    } else if patch.replace() {
+        // SAFETY: under `klp_mutex` the installed patches stay valid.
+        for other in unsafe { cview::installed_patches() } {
+            if other != patch.as_ptr() {
+                // SAFETY: installed patches are registered.
+                if let Some(other) = unsafe { PatchRef::from_raw(other) } {
+                    other.set_forced();
+                }
+            }
+        }
+    }
+}
+
+/// The scheduler's switch point for tasks sleeping in `schedule()`.
+///
+/// # Safety
+///
+/// Called by `__schedule()` with preemption disabled.
+#[export]
+pub(crate) unsafe extern "C" fn __klp_sched_try_switch() {
+    let current = TaskRef::current();
+    if !current.patch_pending() {
+        return;
+    }
+    // The flag before the target (written in the opposite order).
+    fence(Acquire);
+    let mut zero = false;
+    try_switch_task(current, &mut zero);
+    if zero {
+        kick();
+    }
+}

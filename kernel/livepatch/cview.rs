@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin views of data that the C half of the core (`core.c`, `transition.c`)
-//! still owns, and of C-only logging. Every `unsafe` of the crate that
+//! Thin views of data that the C half of the core (`core.c`) still owns:
+//! patches, objects and functions, and C-only logging. Every `unsafe` of the crate that
 //! concerns those lives here, with the contract it relies on.
 
 use core::ptr::{addr_of_mut, null_mut, NonNull};
@@ -277,13 +277,14 @@ impl ObjRef {
     }
 
     pub(crate) fn patched(self) -> bool {
-        // SAFETY: valid (type invariant); written under `klp_mutex`.
-        unsafe { (*self.as_ptr()).patched }
+        // SAFETY: valid (type invariant); written under `klp_mutex`, but the
+        // stack checks of `__schedule()` read it without, hence volatile.
+        unsafe { core::ptr::read_volatile(addr_of_mut!((*self.as_ptr()).patched)) }
     }
 
     pub(crate) fn set_patched(self, patched: bool) {
         // SAFETY: valid (type invariant); the caller holds `klp_mutex`.
-        unsafe { (*self.as_ptr()).patched = patched };
+        unsafe { core::ptr::write_volatile(addr_of_mut!((*self.as_ptr()).patched), patched) };
     }
 
     pub(crate) fn dynamic(self) -> bool {

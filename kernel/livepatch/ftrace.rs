@@ -105,96 +105,82 @@ fn interrupt_context_level() -> u32 {
         + u32::from(pc & (NMI_MASK | HARDIRQ_MASK | bindings::SOFTIRQ_OFFSET) != 0)
 }
 
-/// The function tracer's recursion lock for the current context, held while
-/// this lives; preemption is disabled meanwhile (the livepatch handler
-/// relies on that, see `transition::sync_all_cpus`).
+/// Runs `f` under the function tracer's recursion lock for the current
+/// context, with preemption disabled (the livepatch handler relies on that,
+/// see `tasks::sync_all_cpus`): `ftrace_test_recursion_trylock()` and
+/// `_unlock()`. Returns `None`, without running `f`, on recursion.
 ///
-/// # Invariants
-///
-/// `bit` is set in `current->trace_recursion` and the preempt count was
-/// raised by one, by [`RecursionGuard::try_lock`] on this task and CPU.
-pub(crate) struct RecursionGuard {
-    bit: u32,
-    _not_send: kernel::types::NotThreadSafe,
-}
+/// A closure rather than a guard with `Drop`: the drop glue of a guard is
+/// not inlined at the kernel's size optimisation, and a call per traced
+/// call is what this file exists to avoid.
+#[inline(always)]
+pub(crate) fn with_recursion_lock<R>(
+    _ip: c_ulong,
+    _parent_ip: c_ulong,
+    f: impl FnOnce() -> R,
+) -> Option<R> {
+    let word = recursion_word();
+    // SAFETY: `word` is current's own field (see `recursion_word`); an
+    // interrupt on this CPU may change it and restore it before we resume,
+    // so a volatile access, as C's READ_ONCE, suffices.
+    let val = unsafe { core::ptr::read_volatile(word) } as u32;
 
-impl RecursionGuard {
-    #[inline(always)]
-    fn word() -> *mut c_ulong {
-        // SAFETY: `current` is alive while it runs, and the offset is C's
-        // (bindgen's `task_struct` is not, see `layout`); only `current`
-        // touches its own `trace_recursion`.
-        unsafe {
-            arch::current()
-                .byte_add(crate::layout::c().task_trace_recursion)
-                .cast()
+    #[cfg(CONFIG_FTRACE_VALIDATE_RCU_IS_WATCHING)]
+    {
+        // SAFETY: no preconditions.
+        if !unsafe { bindings::rcu_is_watching() } {
+            return None;
         }
     }
 
-    /// `ftrace_test_recursion_trylock(ip, parent_ip)`; `None` on recursion.
-    #[inline(always)]
-    pub(crate) fn try_lock(_ip: c_ulong, _parent_ip: c_ulong) -> Option<Self> {
-        let word = Self::word();
-        // SAFETY: `word` is current's own field (see `word`); an interrupt
-        // on this CPU may change it and restore it before we resume, so a
-        // volatile access, as C's READ_ONCE, suffices.
-        let val = unsafe { core::ptr::read_volatile(word) } as u32;
-
-        #[cfg(CONFIG_FTRACE_VALIDATE_RCU_IS_WATCHING)]
-        {
-            // SAFETY: no preconditions.
-            if !unsafe { bindings::rcu_is_watching() } {
-                return None;
-            }
-        }
-
-        let mut bit = CTX_NORMAL - interrupt_context_level() + FTRACE_START;
+    let mut bit = CTX_NORMAL - interrupt_context_level() + FTRACE_START;
+    if val & (1 << bit) != 0 {
+        // An interrupt that traced before updating the preempt count looks
+        // like recursion; one such level is allowed through.
+        bit = CTX_TRANSITION + FTRACE_START;
         if val & (1 << bit) != 0 {
-            // An interrupt that traced before updating the preempt count
-            // looks like recursion; one such level is allowed through.
-            bit = CTX_TRANSITION + FTRACE_START;
-            if val & (1 << bit) != 0 {
-                #[cfg(CONFIG_FTRACE_RECORD_RECURSION)]
-                Self::record(word, val, _ip, _parent_ip);
-                return None;
-            }
+            #[cfg(CONFIG_FTRACE_RECORD_RECURSION)]
+            record_recursion(word, val, _ip, _parent_ip);
+            return None;
         }
-        // SAFETY: as above; C stores the int back (zero-extended).
-        unsafe { core::ptr::write_volatile(word, (val | (1 << bit)) as c_ulong) };
-        // SAFETY: paired with the enable in `drop` (type invariant).
-        unsafe { arch::preempt_disable_notrace() };
-        // INVARIANT: bit set and preemption disabled just above.
-        Some(RecursionGuard {
-            bit,
-            _not_send: kernel::types::NotThreadSafe,
-        })
     }
+    // SAFETY: as above; C stores the int back (zero-extended).
+    unsafe { core::ptr::write_volatile(word, (val | (1 << bit)) as c_ulong) };
+    // SAFETY: paired with the enable below.
+    unsafe { arch::preempt_disable_notrace() };
 
-    #[cfg(CONFIG_FTRACE_RECORD_RECURSION)]
-    #[cold]
-    fn record(word: *mut c_ulong, val: u32, ip: c_ulong, parent_ip: c_ulong) {
-        if val & (1 << RECORD_RECURSION_BIT) == 0 {
-            // SAFETY: current's own word, as in `try_lock`; the recorder is
-            // an ordinary function taking any addresses.
-            unsafe {
-                core::ptr::write_volatile(word, *word | (1 << RECORD_RECURSION_BIT));
-                bindings::ftrace_record_recursion(ip, parent_ip);
-                core::ptr::write_volatile(word, *word & !(1 << RECORD_RECURSION_BIT));
-            }
-        }
+    let ret = f();
+
+    // SAFETY: undoes the disable above.
+    unsafe { arch::preempt_enable_notrace() };
+    // SAFETY: current's own word, as above.
+    unsafe { core::ptr::write_volatile(word, core::ptr::read_volatile(word) & !(1 << bit)) };
+    Some(ret)
+}
+
+/// `&current->trace_recursion`.
+#[inline(always)]
+fn recursion_word() -> *mut c_ulong {
+    // SAFETY: `current` is alive while it runs, and the offset is C's
+    // (bindgen's `task_struct` is not, see `layout`); only `current` touches
+    // its own `trace_recursion`.
+    unsafe {
+        arch::current()
+            .byte_add(crate::layout::c().task_trace_recursion)
+            .cast()
     }
 }
 
-impl Drop for RecursionGuard {
-    /// `ftrace_test_recursion_unlock(bit)`.
-    #[inline(always)]
-    fn drop(&mut self) {
-        // SAFETY: undoes the disable of `try_lock` (type invariant).
-        unsafe { arch::preempt_enable_notrace() };
-        let word = Self::word();
-        // SAFETY: current's own word (see `try_lock`).
+#[cfg(CONFIG_FTRACE_RECORD_RECURSION)]
+#[cold]
+fn record_recursion(word: *mut c_ulong, val: u32, ip: c_ulong, parent_ip: c_ulong) {
+    if val & (1 << RECORD_RECURSION_BIT) == 0 {
+        // SAFETY: current's own word, as in `with_recursion_lock`; the
+        // recorder is an ordinary function taking any addresses.
         unsafe {
-            core::ptr::write_volatile(word, core::ptr::read_volatile(word) & !(1 << self.bit))
-        };
+            core::ptr::write_volatile(word, *word | (1 << RECORD_RECURSION_BIT));
+            bindings::ftrace_record_recursion(ip, parent_ip);
+            core::ptr::write_volatile(word, *word & !(1 << RECORD_RECURSION_BIT));
+        }
     }
 }

@@ -2,10 +2,12 @@
 
 //! klp-rs: the kernel live patching core in Rust.
 //!
-//! Built into `kernel/livepatch/livepatch.o` beside the parts of the core
-//! still written in C (`core.c`, `patch.c`, `transition.c`). They call in
-//! through `include/linux/livepatch.h` and the internal headers (`state.h`);
-//! the C-owned data this crate reads is reached through [`cview`].
+//! Built into `kernel/livepatch/livepatch.o` beside the part of the core
+//! still written in C (`core.c`), which calls in through
+//! `include/linux/livepatch.h` and the internal headers (`patch.h`,
+//! `transition.h`, `state.h`); the C-owned patches this crate reads are
+//! reached through [`cview`], tasks through [`tasks`], and the few lines only
+//! C can express are in `shim.c`.
 
 use kernel::prelude::*;
 
@@ -36,17 +38,18 @@ struct Livepatch;
 
 impl kernel::Module for Livepatch {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // On a mismatch no patch can be applied (`klp_patch_object` refuses).
+        // Until both succeed no patch can be applied: `klp_is_patch_compatible`,
+        // the first call `klp_enable_patch` makes into Rust, refuses.
         layout::verify()
             .inspect_err(|_| pr_err!("bindgen layouts differ from C: patching disabled\n"))?;
+        transition::init()
+            .inspect_err(|err| pr_err!("cannot set up transition work ({:?})\n", err))?;
         shadow::init().inspect_err(|err| {
             pr_err!(
                 "cannot set up shadow variables ({:?}): every shadow allocation will fail\n",
                 err
             )
         })?;
-        transition::init()
-            .inspect_err(|err| pr_err!("cannot set up transition work ({:?})\n", err))?;
         Ok(Livepatch)
     }
 }

@@ -41,6 +41,30 @@ pub(crate) struct CLayout {
     state_size: usize,
     ftrace_ops_size: usize,
     module_name: usize,
+    func_old_name: usize,
+    func_old_func: usize,
+    func_old_size: usize,
+    func_new_size: usize,
+    func_patched: usize,
+    func_node: usize,
+    object_name: usize,
+    object_mod: usize,
+    object_node: usize,
+    object_dynamic: usize,
+    object_callbacks: usize,
+    patch_mod: usize,
+    patch_list: usize,
+    patch_states: usize,
+    patch_replace: usize,
+    patch_enabled: usize,
+    ftrace_ops_func: usize,
+    ftrace_ops_flags: usize,
+    ftrace_regs_ip: usize,
+    cpumask_bits: usize,
+    /// Entries of each per-CPU stack trace buffer.
+    pub(crate) max_stack_entries: usize,
+    /// How many entries C's array has: this struct's field count.
+    entries: usize,
 }
 
 extern "C" {
@@ -66,9 +90,17 @@ pub(crate) fn verified() -> bool {
 
 /// Checks that bindgen's view of the structs read through it is C's.
 pub(crate) fn verify() -> Result {
-    use bindings::{ftrace_ops, klp_func, klp_object, klp_patch, klp_state, module};
+    use bindings::{
+        __arch_ftrace_regs, cpumask, ftrace_ops, klp_func, klp_object, klp_patch, klp_state, module,
+    };
     let c = c();
-    let checks: [(&str, usize, usize); 14] = [
+    // Checked first: the other fields are only meaningful if both sides
+    // list the same entries.
+    if c.entries != size_of::<CLayout>() / size_of::<usize>() {
+        pr_err!("klp_rs_c_layout[] in shim.c does not match layout.rs\n");
+        return Err(EINVAL);
+    }
+    let checks = [
         ("klp_func size", c.func_size, size_of::<klp_func>()),
         (
             "klp_func.new_func",
@@ -115,6 +147,86 @@ pub(crate) fn verify() -> Result {
             size_of::<ftrace_ops>(),
         ),
         ("module.name", c.module_name, offset_of!(module, name)),
+        (
+            "klp_func.old_name",
+            c.func_old_name,
+            offset_of!(klp_func, old_name),
+        ),
+        (
+            "klp_func.old_func",
+            c.func_old_func,
+            offset_of!(klp_func, old_func),
+        ),
+        (
+            "klp_func.old_size",
+            c.func_old_size,
+            offset_of!(klp_func, old_size),
+        ),
+        (
+            "klp_func.new_size",
+            c.func_new_size,
+            offset_of!(klp_func, new_size),
+        ),
+        (
+            "klp_func.patched",
+            c.func_patched,
+            offset_of!(klp_func, patched),
+        ),
+        ("klp_func.node", c.func_node, offset_of!(klp_func, node)),
+        (
+            "klp_object.name",
+            c.object_name,
+            offset_of!(klp_object, name),
+        ),
+        ("klp_object.mod", c.object_mod, offset_of!(klp_object, mod_)),
+        (
+            "klp_object.node",
+            c.object_node,
+            offset_of!(klp_object, node),
+        ),
+        (
+            "klp_object.dynamic",
+            c.object_dynamic,
+            offset_of!(klp_object, dynamic),
+        ),
+        (
+            "klp_object.callbacks",
+            c.object_callbacks,
+            offset_of!(klp_object, callbacks),
+        ),
+        ("klp_patch.mod", c.patch_mod, offset_of!(klp_patch, mod_)),
+        ("klp_patch.list", c.patch_list, offset_of!(klp_patch, list)),
+        (
+            "klp_patch.states",
+            c.patch_states,
+            offset_of!(klp_patch, states),
+        ),
+        (
+            "klp_patch.replace",
+            c.patch_replace,
+            offset_of!(klp_patch, replace),
+        ),
+        (
+            "klp_patch.enabled",
+            c.patch_enabled,
+            offset_of!(klp_patch, enabled),
+        ),
+        (
+            "ftrace_ops.func",
+            c.ftrace_ops_func,
+            offset_of!(ftrace_ops, func),
+        ),
+        (
+            "ftrace_ops.flags",
+            c.ftrace_ops_flags,
+            offset_of!(ftrace_ops, flags),
+        ),
+        (
+            "pt_regs.ip",
+            c.ftrace_regs_ip,
+            offset_of!(__arch_ftrace_regs, regs.ip),
+        ),
+        ("cpumask.bits", c.cpumask_bits, offset_of!(cpumask, bits)),
     ];
     let mut ok = true;
     for (what, c_value, rust_value) in checks {

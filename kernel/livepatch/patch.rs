@@ -20,7 +20,7 @@ use kernel::types::Opaque;
 
 use crate::arch;
 use crate::cview::{FuncRef, ObjRef, PatchRef};
-use crate::ftrace::{self, RecursionGuard, RegisterError};
+use crate::ftrace::{self, RegisterError};
 use crate::func_stack::FuncStack;
 use crate::tasks::TaskRef;
 use crate::transition::{IDLE, UNPATCHED};
@@ -46,6 +46,10 @@ struct KlpOps {
     next: AtomicPtr<KlpOps>,
     rcu: Opaque<bindings::kvfree_rcu_head>,
 }
+
+// `kvfree_call_rcu` finds the object from its rcu head only within the
+// first page (the non-batched path).
+const _: () = assert!(core::mem::offset_of!(KlpOps, rcu) < 4096);
 
 /// The registry of [`KlpOps`], newest first.
 static REGISTRY: AtomicPtr<KlpOps> = AtomicPtr::new(core::ptr::null_mut());
@@ -93,16 +97,24 @@ unsafe extern "C" fn klp_ftrace_handler(
     fops: *mut bindings::ftrace_ops,
     fregs: *mut bindings::ftrace_regs,
 ) {
-    // Also disables preemption, which `transition::sync_all_cpus` waits for
+    // Also disables preemption, which `tasks::sync_all_cpus` waits for
     // before a removed function can be forgotten.
-    let Some(_guard) = RecursionGuard::try_lock(ip, parent_ip) else {
-        crate::warn_on_once!(true);
-        return;
-    };
-    // SAFETY: `fops` is the first member of a live `KlpOps` (the handler is
-    // only registered on those, and ftrace stops calling it before the ops
-    // is freed).
-    let ops = unsafe { &*fops.cast::<KlpOps>() };
+    let locked = ftrace::with_recursion_lock(ip, parent_ip, || {
+        // SAFETY: `fops` is the first member of a live `KlpOps` (the handler
+        // is only registered on those, and ftrace stops calling it before
+        // the ops is freed); `fregs` is this call's frame.
+        unsafe { redirect(&*fops.cast::<KlpOps>(), fregs) }
+    });
+    crate::warn_on_once!(locked.is_none());
+}
+
+/// The handler's body, under the recursion lock.
+///
+/// # Safety
+///
+/// `fregs` is the live frame of the traced call that `ops` intercepted.
+#[inline(always)]
+unsafe fn redirect(ops: &KlpOps, fregs: *mut bindings::ftrace_regs) {
     // Never empty while registered: unregistering waits for running
     // handlers before the last function comes off the stack.
     let Some(mut func) = ops.stack.top() else {
@@ -130,7 +142,7 @@ unsafe extern "C" fn klp_ftrace_handler(
     if func.nop() {
         return;
     }
-    // SAFETY: `fregs` is this call's live frame (handler contract).
+    // SAFETY: `fregs` is this call's live frame (caller's contract).
     unsafe { arch::set_instruction_pointer(fregs, func.new_func()) };
 }
 

@@ -42,7 +42,7 @@ void klp_rs_set_sched_try_switch(bool enable)
 		static_branch_disable(&klp_sched_try_switch_key);
 }
 
-/* Must match MAX_STACK_ENTRIES in transition.rs. */
+/* Rust reads the size from klp_rs_c_layout[]. */
 #define KLP_RS_MAX_STACK_ENTRIES 100
 static DEFINE_PER_CPU(unsigned long[KLP_RS_MAX_STACK_ENTRIES], klp_rs_stack_buf);
 
@@ -72,11 +72,10 @@ const unsigned long klp_rs_c_layout[] = {
 	offsetof(struct task_struct, signal),
 	offsetof(struct task_struct, thread_node),
 	offsetof(struct task_struct, patch_state),
-#ifdef CONFIG_TRACING
-	offsetof(struct task_struct, trace_recursion),
-#else
-	0,
+#ifndef CONFIG_TRACING
+#error "the livepatch handler needs current->trace_recursion (CONFIG_TRACING)"
 #endif
+	offsetof(struct task_struct, trace_recursion),
 	offsetof(struct signal_struct, thread_head),
 	sizeof(struct klp_func),
 	offsetof(struct klp_func, new_func),
@@ -92,7 +91,31 @@ const unsigned long klp_rs_c_layout[] = {
 	sizeof(struct klp_state),
 	sizeof(struct ftrace_ops),
 	offsetof(struct module, name),
+	offsetof(struct klp_func, old_name),
+	offsetof(struct klp_func, old_func),
+	offsetof(struct klp_func, old_size),
+	offsetof(struct klp_func, new_size),
+	offsetof(struct klp_func, patched),
+	offsetof(struct klp_func, node),
+	offsetof(struct klp_object, name),
+	offsetof(struct klp_object, mod),
+	offsetof(struct klp_object, node),
+	offsetof(struct klp_object, dynamic),
+	offsetof(struct klp_object, callbacks),
+	offsetof(struct klp_patch, mod),
+	offsetof(struct klp_patch, list),
+	offsetof(struct klp_patch, states),
+	offsetof(struct klp_patch, replace),
+	offsetof(struct klp_patch, enabled),
+	offsetof(struct ftrace_ops, func),
+	offsetof(struct ftrace_ops, flags),
+	offsetof(struct __arch_ftrace_regs, regs.ip),
+	offsetof(struct cpumask, bits),
+	KLP_RS_MAX_STACK_ENTRIES,
+	/* The number of entries, last: Rust checks it against its own. */
+	45,
 };
+static_assert(ARRAY_SIZE(klp_rs_c_layout) == 45);
 
 /* Debug lines of transition.rs, worded as upstream's; `what` picks one. */
 enum klp_rs_debug {

@@ -62,6 +62,12 @@ pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings
 /// The caller holds `klp_mutex` and `patch` is a valid `struct klp_patch`.
 #[export]
 pub(crate) unsafe extern "C" fn klp_is_patch_compatible(patch: *mut bindings::klp_patch) -> bool {
+    // The first call of `klp_enable_patch()` into Rust: refuse every patch
+    // if the core could not start (layouts, work items).
+    if !crate::layout::verified() || !crate::transition::ready() {
+        pr_err!("the livepatch core did not initialise: refusing the patch\n");
+        return false;
+    }
     // SAFETY: `patch` is valid (caller's contract).
     let replace = unsafe { cview::is_replace(patch) };
     // SAFETY: under `klp_mutex` the installed patches stay valid.

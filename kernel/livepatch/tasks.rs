@@ -43,8 +43,9 @@ impl TaskRef {
     /// The running task.
     #[inline(always)]
     pub(crate) fn current() -> Self {
+        // SAFETY: `current` is never NULL once the kernel runs tasks.
         // INVARIANT: the current task outlives anything it runs.
-        TaskRef(NonNull::new(crate::arch::current()).expect("current task"))
+        TaskRef(unsafe { NonNull::new_unchecked(crate::arch::current()) })
     }
 
     pub(crate) fn as_ptr(self) -> *mut bindings::task_struct {
@@ -106,7 +107,8 @@ impl TaskRef {
         // SAFETY: the task is alive (type invariant); `flags` of another task
         // is read racily in C too, and PF_KTHREAD never changes once set.
         unsafe {
-            core::ptr::read_volatile(addr_of_mut!((*self.as_ptr()).flags)) & bindings::PF_KTHREAD
+            core::ptr::read_volatile(self.field::<u32>(layout::c().task_flags))
+                & bindings::PF_KTHREAD
                 != 0
         }
     }
@@ -234,7 +236,17 @@ pub(crate) fn possible_cpus() -> impl Iterator<Item = u32> {
 
 /// `cpu_online()`.
 pub(crate) fn cpu_online(cpu: u32) -> bool {
-    cpus_in(addr_of_mut!(bindings::__cpu_online_mask)).any(|c| c == cpu)
+    let bits = usize::BITS;
+    // SAFETY: a static mask at least `nr_cpu_ids` bits long, and `cpu` is
+    // below that; a racy bit read is what `cpumask_test_cpu()` does too.
+    let word = unsafe {
+        core::ptr::read_volatile(
+            addr_of_mut!(bindings::__cpu_online_mask.bits)
+                .cast::<usize>()
+                .add((cpu / bits) as usize),
+        )
+    };
+    word & (1 << (cpu % bits)) != 0
 }
 
 /// The idle task of a possible CPU.

@@ -6,7 +6,7 @@
 //! Each task carries `patch_state` (which version the ftrace handler gives
 //! it) and, while it still has to switch, `TIF_PATCH_PENDING`. A task
 //! switches when it leaves the kernel (`klp_update_patch_state`), in the
-//! idle loop, in `cond_resched`-style sleeps (`__klp_sched_try_switch`), or
+//! idle loop, when it sleeps freezably (`__klp_sched_try_switch`), or
 //! when a pass finds its stack free of the affected functions.
 //!
 //! Unlike upstream, completion does not wait for a one-second retry: a
@@ -41,10 +41,6 @@ pub(crate) const PATCHED: i32 = bindings::KLP_TRANSITION_PATCHED as i32;
 /// again every as many passes after that (upstream's `SIGNALS_TIMEOUT`).
 const SIGNALS_TIMEOUT: u32 = 15;
 
-/// Entries of a saved stack trace; must match `KLP_RS_MAX_STACK_ENTRIES`
-/// in shim.c, which owns the per-CPU buffers.
-const MAX_STACK_ENTRIES: u32 = 100;
-
 /// The patch in transition, or NULL: `klp_transition_patch`, which core.c
 /// reads. Written under `klp_mutex`; `transition_show` reads it without.
 #[export_name = "klp_transition_patch"]
@@ -56,13 +52,22 @@ static TARGET: AtomicI32 = AtomicI32::new(IDLE);
 /// Passes (first and periodic) since the transition started.
 static SIGNALS_CNT: AtomicU32 = AtomicU32::new(0);
 
+/// Transitions started so far, and the one the queued periodic pass was
+/// queued for: a periodic pass left queued by an earlier transition (there
+/// is no cancelling a work item through the kernel crate) does not count
+/// towards the signals of the next one.
+static GENERATION: AtomicU32 = AtomicU32::new(0);
+static RETRY_GENERATION: AtomicU32 = AtomicU32::new(0);
+
 /// Tasks with `TIF_PATCH_PENDING`, plus one while [`BIAS`] is held.
 ///
 /// Every clearing of the flag that comes with a switch decrements it (the
 /// test-and-clear tells exactly one clearer), forks of a pending task
 /// increment it. The switch that takes it to zero completes the transition
-/// at once. It can only be too high (a pending task that exits), never too
-/// low, so the periodic pass remains the safety net.
+/// at once. It can end too high (a pending task that exits, a fork that
+/// fails after `klp_copy_process`), which the periodic pass covers; the
+/// completing pass checks every task either way, so a count that were wrong
+/// in the other direction would only cost an extra pass.
 static PENDING: AtomicIsize = AtomicIsize::new(0);
 
 /// The start's own count in [`PENDING`], so that tasks switching while the
@@ -85,10 +90,12 @@ extern "C" {
     fn klp_rs_stack_entries() -> *mut c_ulong;
 }
 
-/// The patch in transition; the caller holds `klp_mutex`.
+/// The patch in transition. The caller holds `klp_mutex`, or is a switch
+/// point of a task with `TIF_PATCH_PENDING`, which keeps the transition (and
+/// its patch) from completing.
 pub(crate) fn transition_patch() -> Option<PatchRef> {
-    // SAFETY: only set to a registered patch, under `klp_mutex` which the
-    // caller holds, and cleared before that patch can go.
+    // SAFETY: only set to a registered patch, under `klp_mutex`, and cleared
+    // before that patch can go, which needs the mutex and no pending task.
     unsafe { PatchRef::from_raw(TRANSITION_PATCH.load(Relaxed)) }
 }
 
@@ -164,7 +171,8 @@ impl WorkItem<1> for Completer {
     type Pointer = Arc<Completer>;
 
     fn run(_this: Arc<Completer>) {
-        run_pass(Pass::Periodic);
+        let current = RETRY_GENERATION.load(Relaxed) == GENERATION.load(Relaxed);
+        run_pass(if current { Pass::Periodic } else { Pass::Event });
     }
 }
 
@@ -178,6 +186,12 @@ impl WorkItem<2> for Completer {
 
 /// The work items, made at init and kept forever (one leaked reference).
 static COMPLETER: AtomicPtr<Completer> = AtomicPtr::new(null_mut());
+
+/// Whether the work items exist: without them a transition that the first
+/// pass cannot finish would never finish, so nothing may be patched.
+pub(crate) fn ready() -> bool {
+    !COMPLETER.load(Relaxed).is_null()
+}
 
 fn completer() -> Option<Arc<Completer>> {
     let ptr = COMPLETER.load(Acquire);
@@ -204,6 +218,7 @@ fn retry_later() {
     if let Some(c) = completer() {
         // SAFETY: a pure computation on jiffies.
         let delay = unsafe { bindings::round_jiffies_relative(bindings::HZ as c_ulong) };
+        RETRY_GENERATION.store(GENERATION.load(Relaxed), Relaxed);
         let _ = workqueue::system().enqueue_delayed::<_, 1>(c, delay);
     }
 }
@@ -254,11 +269,10 @@ fn check_stack(
     // caller runs so: under tasklist_lock, in task_call_func or in
     // `__schedule`).
     let entries = unsafe { klp_rs_stack_entries() };
+    let max = crate::layout::c().max_stack_entries as u32;
     // SAFETY: `task` is alive and inactive or current; the buffer holds
-    // `MAX_STACK_ENTRIES` entries.
-    let nr = unsafe {
-        bindings::stack_trace_save_tsk_reliable(task.as_ptr(), entries, MAX_STACK_ENTRIES)
-    };
+    // `max` entries.
+    let nr = unsafe { bindings::stack_trace_save_tsk_reliable(task.as_ptr(), entries, max) };
     if nr < 0 {
         return Err((EINVAL, None));
     }
@@ -556,6 +570,7 @@ pub(crate) unsafe extern "C" fn klp_start_transition() {
         direction(target)
     );
 
+    GENERATION.fetch_add(1, Relaxed);
     PENDING.store(1, Relaxed);
     BIAS.store(true, Release);
     let flag = |task: TaskRef| {
@@ -632,11 +647,13 @@ pub(crate) unsafe extern "C" fn klp_copy_process(child: *mut bindings::task_stru
         return;
     };
     let parent = TaskRef::current();
-    // The flag copied with the task may be stale: the parent can have
-    // switched since. The writers of the flag either hold tasklist_lock,
-    // which serialises us, or are the parent itself.
+    // The child's flags are a copy of the parent's from earlier in the fork,
+    // never counted, and maybe stale: the parent can have switched since.
+    // The writers of the flag either hold tasklist_lock, which serialises
+    // us, or are the parent itself.
     if parent.patch_pending() {
-        flag_pending(child);
+        PENDING.fetch_add(1, AcqRel);
+        child.test_and_set_patch_pending();
     } else {
         child.test_and_clear_patch_pending();
     }

@@ -27,10 +27,16 @@ done
 # BENCH <name> run=<n> <key>=<value>... ; group by name plus every key that
 # is not a measurement (live=...), take the median per implementation.
 echo
-echo "== results (ns, median of runs; lower is better)"
+echo "== results (median of runs, and the range; unit in the metric name; lower is better)"
 for impl in c rust; do
 	sed -n "s/^BENCH /$impl /p" "$cache/logs/$stamp-$impl-bench.log"
 done | awk '
+function extreme(list, want_max,   n, a, i, v) {
+	n = split(list, a, " ")
+	v = a[1] + 0
+	for (i = 2; i <= n; i++) if (want_max ? a[i] + 0 > v : a[i] + 0 < v) v = a[i] + 0
+	return v
+}
 function median(list,   n, a, i, j, t) {
 	n = split(list, a, " ")
 	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -49,10 +55,12 @@ function median(list,   n, a, i, j, t) {
 	delete m
 }
 END {
-	printf "%-28s %-16s %12s %12s %8s\n", "benchmark", "metric", "C", "Rust", "Rust/C"
+	printf "%-28s %-14s %10s %10s %7s  %-19s %-19s\n", "benchmark", "metric", "C", "Rust", "Rust/C", "C min-max", "Rust min-max"
 	for (g = 1; g <= ng; g++) for (k in metric) if ((order[g], k) in has) {
-		c = median(vals[order[g], k, "c"]); r = median(vals[order[g], k, "rust"])
-		printf "%-28s %-16s %12.2f %12.2f %8.2f\n", order[g], k, c, r, (c > 0 ? r / c : 0)
+		cv = vals[order[g], k, "c"]; rv = vals[order[g], k, "rust"]
+		c = median(cv); r = median(rv)
+		printf "%-28s %-14s %10.2f %10.2f %7.2f  %-19s %-19s\n", order[g], k, c, r, (c > 0 ? r / c : 0),
+			sprintf("%.1f-%.1f", extreme(cv, 0), extreme(cv, 1)), sprintf("%.1f-%.1f", extreme(rv, 0), extreme(rv, 1))
 	}
 }'
 echo "logs: $cache/logs/$stamp-c-bench.log $cache/logs/$stamp-rust-bench.log"

@@ -113,6 +113,17 @@ impl TaskRef {
         }
     }
 
+    /// Whether the task is on its way out (`PF_EXITING`): it will not
+    /// return to user space, so only a pass can see it gone.
+    pub(crate) fn is_exiting(self) -> bool {
+        // SAFETY: as in `is_kthread`; PF_EXITING is never cleared once set.
+        unsafe {
+            core::ptr::read_volatile(self.field::<u32>(layout::c().task_flags))
+                & bindings::PF_EXITING
+                != 0
+        }
+    }
+
     /// Whether the task is on a CPU right now: `task_curr()`.
     pub(crate) fn is_running(self) -> bool {
         // SAFETY: the task is alive (type invariant).

@@ -208,10 +208,21 @@ fn completer() -> Option<Arc<Completer>> {
 /// safe from the scheduler and with interrupts off; waking a worker from
 /// `__schedule()` directly is not.
 fn kick() {
+    kick_after(1);
+}
+
+fn kick_after(delay: c_ulong) {
     if let Some(c) = completer() {
-        let _ = workqueue::system().enqueue_delayed::<_, 2>(c, 1);
+        let _ = workqueue::system().enqueue_delayed::<_, 2>(c, delay);
     }
 }
+
+/// Quick passes (20 ms apart) a transition may spend on tasks that were
+/// only caught running or exiting, before it waits for the periodic pass.
+const QUICK_RETRIES: u32 = 20;
+
+/// Quick passes spent so far in this transition (under `klp_mutex`).
+static QUICK_RETRIES_USED: AtomicU32 = AtomicU32::new(0);
 
 /// Queues the periodic pass (upstream's once a second), unless queued.
 fn retry_later() {
@@ -315,14 +326,16 @@ fn check_and_switch(task: TaskRef, zero: &mut bool, busy: &mut Option<&'static C
     }
 }
 
-/// Tries to switch one task; whether it is in the target state now.
-fn try_switch_task(task: TaskRef, zero: &mut bool) -> bool {
+/// Tries to switch one task: 0 when it is in the target state now, else
+/// why not (`-EBUSY` running, `-EADDRINUSE` on an affected function,
+/// `-EINVAL` unreliable stack or no stack checking).
+fn try_switch_task(task: TaskRef, zero: &mut bool) -> c_int {
     if task.patch_state() == TARGET.load(Relaxed) {
-        return true;
+        return 0;
     }
     // Without reliable stack traces only the other switch points work.
     if !cfg!(all(CONFIG_STACKTRACE, CONFIG_HAVE_RELIABLE_STACKTRACE)) {
-        return false;
+        return EINVAL.to_errno();
     }
     let mut busy = None;
     let ret = if task == TaskRef::current() {
@@ -336,7 +349,7 @@ fn try_switch_task(task: TaskRef, zero: &mut bool) -> bool {
         // NULL or a function name that lives with its patch.
         unsafe { klp_try_switch_task(task.as_ptr().cast(), ret, name) };
     }
-    ret == 0
+    ret
 }
 
 /// Hurries the stragglers: user tasks get a fake signal (they switch on
@@ -361,9 +374,18 @@ fn try_complete(kind: Pass) {
     crate::warn_on_once!(target == IDLE);
     let mut complete = true;
     let mut zero = false;
+    // Whether every task left behind was only caught running, or is
+    // exiting. A kthread caught running will not switch itself (it never
+    // returns to user space, and sleeps unfreezably), nor will an exiting
+    // task, so only a pass can switch them, and a pass a moment later
+    // usually does. Tasks sleeping on an affected function are another
+    // matter: those wait for the periodic pass.
+    let mut quick = true;
     tasks::for_each_thread(|task| {
-        if !try_switch_task(task, &mut zero) {
+        let ret = try_switch_task(task, &mut zero);
+        if ret != 0 {
             complete = false;
+            quick &= ret == EBUSY.to_errno() || task.is_exiting();
         }
     });
     {
@@ -371,7 +393,7 @@ fn try_complete(kind: Pass) {
         for cpu in tasks::possible_cpus() {
             let idle = tasks::idle_task(cpu);
             if tasks::cpu_online(cpu) {
-                if !try_switch_task(idle, &mut zero) {
+                if try_switch_task(idle, &mut zero) != 0 {
                     complete = false;
                     // Its idle loop switches it: make it go around.
                     tasks::wake_if_idle(cpu);
@@ -399,6 +421,10 @@ fn try_complete(kind: Pass) {
         // The last straggler may have switched while we walked past it.
         if zero {
             kick();
+        } else if quick && QUICK_RETRIES_USED.fetch_add(1, Relaxed) < QUICK_RETRIES {
+            // Look again soon, a bounded number of times, rather than in a
+            // second.
+            kick_after((bindings::HZ / 50).max(1) as c_ulong);
         }
         retry_later();
         return;
@@ -571,6 +597,7 @@ pub(crate) unsafe extern "C" fn klp_start_transition() {
     );
 
     GENERATION.fetch_add(1, Relaxed);
+    QUICK_RETRIES_USED.store(0, Relaxed);
     PENDING.store(1, Relaxed);
     BIAS.store(true, Release);
     let flag = |task: TaskRef| {
@@ -711,7 +738,7 @@ pub(crate) unsafe extern "C" fn __klp_sched_try_switch() {
     // The flag before the target (written in the opposite order).
     fence(Acquire);
     let mut zero = false;
-    try_switch_task(current, &mut zero);
+    let _ = try_switch_task(current, &mut zero);
     if zero {
         kick();
     }

@@ -147,7 +147,7 @@ pub(crate) fn with_recursion_lock<R>(
     // SAFETY: as above; C stores the int back (zero-extended).
     unsafe { core::ptr::write_volatile(word, (val | (1 << bit)) as c_ulong) };
     // SAFETY: paired with the enable below.
-    unsafe { arch::preempt_disable_notrace() };
+    unsafe { arch::preempt_disable() };
 
     let ret = f();
 

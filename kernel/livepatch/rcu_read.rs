@@ -8,7 +8,8 @@
 //! `rcu_read_lock()` is `preempt_disable()`: on x86-64 one increment of the
 //! per-CPU `__preempt_count`, and `rcu_read_unlock()` one decrement that
 //! calls the scheduler when it reaches zero (a pending reschedule is folded
-//! into the count). On exactly those configurations this guard emits the same
+//! into the count). On exactly those configurations this guard is the x86
+//! layer's inline `preempt_disable()`/`preempt_enable()`, the same
 //! instructions as the C inlines in `arch/x86/include/asm/preempt.h`.
 //! Everywhere else (preemptible RCU, lockdep, preempt debugging or tracing,
 //! dynamic preemption, strict grace periods, other architectures) it is the
@@ -28,7 +29,6 @@
     not(CONFIG_RCU_STRICT_GRACE_PERIOD)
 ))]
 mod imp {
-    use kernel::bindings;
     use kernel::types::NotThreadSafe;
 
     /// An RCU read-side critical section, open while this lives.
@@ -43,16 +43,8 @@ mod imp {
         /// `rcu_read_lock()`.
         #[inline(always)]
         pub(crate) fn new() -> Self {
-            // SAFETY: `preempt_disable()` as C emits it: one increment of this
-            // CPU's `__preempt_count` through %gs. Without `nomem` the asm is
-            // a compiler barrier, as C's `barrier()` after the increment.
-            unsafe {
-                core::arch::asm!(
-                    "incq %gs:{count}(%rip)",
-                    count = sym bindings::__preempt_count,
-                    options(att_syntax, nostack),
-                )
-            };
+            // SAFETY: paired with the enable in `drop` (type invariant).
+            unsafe { crate::arch::preempt_disable() };
             ReadGuard(NotThreadSafe)
         }
     }
@@ -61,23 +53,8 @@ mod imp {
         /// `rcu_read_unlock()`.
         #[inline(always)]
         fn drop(&mut self) {
-            // SAFETY: `preempt_enable()` as C emits it: decrement this CPU's
-            // count (raised by `new`, by the type invariant); zero means the
-            // count is back to zero with a reschedule pending, so call the
-            // scheduler through `preempt_schedule_thunk`, which preserves
-            // every register. A compiler barrier like C's, and not `nostack`
-            // because of the call.
-            unsafe {
-                core::arch::asm!(
-                    "decq %gs:{count}(%rip)",
-                    "jnz 2f",
-                    "call {resched}",
-                    "2:",
-                    count = sym bindings::__preempt_count,
-                    resched = sym bindings::preempt_schedule_thunk,
-                    options(att_syntax),
-                )
-            };
+            // SAFETY: `new` raised the count on this CPU (type invariant).
+            unsafe { crate::arch::preempt_enable() };
         }
     }
 }

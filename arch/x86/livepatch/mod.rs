@@ -124,13 +124,14 @@ pub(crate) fn preempt_count() -> u32 {
     (count & !NEED_RESCHED) as u32
 }
 
-/// `preempt_disable_notrace()`.
+/// `preempt_disable()`, which on x86 is also `preempt_disable_notrace()`.
 ///
 /// # Safety
 ///
-/// Paired with exactly one [`preempt_enable_notrace`] on the same CPU.
+/// Paired with exactly one [`preempt_enable`] or [`preempt_enable_notrace`]
+/// on the same CPU.
 #[inline(always)]
-pub(crate) unsafe fn preempt_disable_notrace() {
+pub(crate) unsafe fn preempt_disable() {
     // SAFETY: one increment of this CPU's preempt count through %gs, as C.
     // Without `nomem` the asm is a compiler barrier, as C's `barrier()`.
     unsafe {
@@ -142,49 +143,70 @@ pub(crate) unsafe fn preempt_disable_notrace() {
     };
 }
 
-/// `preempt_enable_notrace()`.
-///
-/// # Safety
-///
-/// Undoes one earlier [`preempt_disable_notrace`] on this CPU.
-#[inline(always)]
-pub(crate) unsafe fn preempt_enable_notrace() {
-    // SAFETY: decrement this CPU's count (raised by the paired disable); zero
-    // means a reschedule is pending and preemption is allowed again, so call
-    // `preempt_schedule_notrace_thunk`, which preserves every register. Not
-    // `nostack` because of the call.
-    #[cfg(all(CONFIG_PREEMPTION, not(CONFIG_PREEMPT_DYNAMIC)))]
-    unsafe {
+/// The function C's `preempt_enable*()` calls when the count drops to
+/// zero with a reschedule pending: the register-preserving thunk, or with
+/// dynamic preemption the static call trampoline in front of it.
+#[cfg(not(CONFIG_PREEMPT_DYNAMIC))]
+macro_rules! resched_call {
+    ($name:literal) => {
+        concat!("call ", $name, "_thunk")
+    };
+}
+#[cfg(CONFIG_PREEMPT_DYNAMIC)]
+macro_rules! resched_call {
+    ($name:literal) => {
+        concat!("call __SCT__", $name)
+    };
+}
+
+/// Decrements this CPU's preempt count and, with preemption, reschedules
+/// through `$name` when that leaves it at zero (a reschedule is pending).
+macro_rules! preempt_count_dec {
+    ($name:literal) => {
+        // Not `nostack` because of the call; the callee preserves every
+        // register. Without `nomem` the asm is a compiler barrier.
+        #[cfg(CONFIG_PREEMPTION)]
         core::arch::asm!(
             concat!(pc_dec!(), " %gs:{count}(%rip)"),
             "jnz 2f",
-            "call {resched}",
-            "2:",
-            count = sym bindings::__preempt_count,
-            resched = sym bindings::preempt_schedule_notrace_thunk,
-            options(att_syntax),
-        )
-    };
-    // SAFETY: as above; with dynamic preemption C calls the static call
-    // trampoline, which preserves registers the same way.
-    #[cfg(all(CONFIG_PREEMPTION, CONFIG_PREEMPT_DYNAMIC))]
-    unsafe {
-        core::arch::asm!(
-            concat!(pc_dec!(), " %gs:{count}(%rip)"),
-            "jnz 2f",
-            "call __SCT__preempt_schedule_notrace",
+            resched_call!($name),
             "2:",
             count = sym bindings::__preempt_count,
             options(att_syntax),
-        )
-    };
-    // SAFETY: without preemption, C only decrements.
-    #[cfg(not(CONFIG_PREEMPTION))]
-    unsafe {
+        );
+        // Without preemption, C only decrements.
+        #[cfg(not(CONFIG_PREEMPTION))]
         core::arch::asm!(
             concat!(pc_dec!(), " %gs:{count}(%rip)"),
             count = sym bindings::__preempt_count,
             options(att_syntax, nostack),
-        )
+        );
     };
+}
+
+/// `preempt_enable()`.
+///
+/// # Safety
+///
+/// Undoes one earlier [`preempt_disable`] on this CPU.
+#[inline(always)]
+pub(crate) unsafe fn preempt_enable() {
+    // SAFETY: the paired disable raised the count; the scheduler call is
+    // C's own for this point.
+    unsafe {
+        preempt_count_dec!("preempt_schedule");
+    }
+}
+
+/// `preempt_enable_notrace()`.
+///
+/// # Safety
+///
+/// Undoes one earlier [`preempt_disable`] on this CPU.
+#[inline(always)]
+pub(crate) unsafe fn preempt_enable_notrace() {
+    // SAFETY: as in `preempt_enable`, with the notrace scheduler entry.
+    unsafe {
+        preempt_count_dec!("preempt_schedule_notrace");
+    }
 }

@@ -190,6 +190,10 @@ macro_rules! preempt_count_dec {
 ///
 /// Undoes one earlier [`preempt_disable`] on this CPU.
 #[inline(always)]
+#[allow(
+    dead_code,
+    reason = "only rcu_read.rs uses it, on configurations where rcu_read_lock() is preempt_disable()"
+)]
 pub(crate) unsafe fn preempt_enable() {
     // SAFETY: the paired disable raised the count; the scheduler call is
     // C's own for this point.

@@ -6,5 +6,11 @@ pub mod state_rules;
 #[path = "../../../kernel/livepatch/shadow_sizing.rs"]
 pub mod shadow_sizing;
 
+#[path = "../../../kernel/livepatch/klp_names.rs"]
+pub mod klp_names;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod names_tests;

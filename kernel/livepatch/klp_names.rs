@@ -74,9 +74,14 @@ pub struct KlpRela<'a> {
     pub section: &'a [u8],
 }
 
-/// Printable ASCII, no space.
-fn printable(b: u8) -> bool {
-    b.is_ascii_graphic()
+/// `name` if it is 1 to `max` bytes of printable ASCII without space or
+/// comma, else `err`.
+fn field(name: &[u8], max: usize, err: NameError) -> Result<&[u8], NameError> {
+    let ok = |&b: &u8| b.is_ascii_graphic() && b != b',';
+    if name.is_empty() || name.len() > max || !name.iter().all(ok) {
+        return Err(err);
+    }
+    Ok(name)
 }
 
 /// The object name at the start of `rest`, up to the first dot, which must
@@ -86,13 +91,7 @@ fn object(rest: &[u8]) -> Result<(&[u8], &[u8]), NameError> {
         .iter()
         .position(|&b| b == b'.')
         .ok_or(NameError::Object)?;
-    let name = &rest[..dot];
-    if name.is_empty()
-        || name.len() > MAX_OBJECT_NAME
-        || !name.iter().all(|&b| printable(b) && b != b',')
-    {
-        return Err(NameError::Object);
-    }
+    let name = field(&rest[..dot], MAX_OBJECT_NAME, NameError::Object)?;
     Ok((name, &rest[dot + 1..]))
 }
 
@@ -106,13 +105,7 @@ pub fn parse_sym(name: &[u8]) -> Result<KlpSym<'_>, NameError> {
         .iter()
         .rposition(|&b| b == b',')
         .ok_or(NameError::Symbol)?;
-    let symbol = &rest[..comma];
-    if symbol.is_empty()
-        || symbol.len() > MAX_SYMBOL_NAME
-        || !symbol.iter().all(|&b| printable(b) && b != b',')
-    {
-        return Err(NameError::Symbol);
-    }
+    let symbol = field(&rest[..comma], MAX_SYMBOL_NAME, NameError::Symbol)?;
     let digits = &rest[comma + 1..];
     // Canonical decimal: digits only, no leading zero but for "0" itself.
     if digits.is_empty()
@@ -136,7 +129,7 @@ pub fn parse_sym(name: &[u8]) -> Result<KlpSym<'_>, NameError> {
 pub fn parse_rela(name: &[u8]) -> Result<KlpRela<'_>, NameError> {
     let rest = name.strip_prefix(RELA_PREFIX).ok_or(NameError::Prefix)?;
     let (object, section) = object(rest)?;
-    if section.is_empty() || !section.iter().all(|&b| printable(b)) {
+    if section.is_empty() || !section.iter().all(u8::is_ascii_graphic) {
         return Err(NameError::Section);
     }
     Ok(KlpRela { object, section })

@@ -42,6 +42,16 @@ void klp_rs_set_sched_try_switch(bool enable)
 		static_branch_disable(&klp_sched_try_switch_key);
 }
 
+/*
+ * lockdep_assert_preemption_disabled() is a macro over lockdep's per-CPU
+ * state. transition.rs calls this only on PROVE_LOCKING kernels.
+ */
+void klp_rs_assert_preemption_disabled(void);
+void klp_rs_assert_preemption_disabled(void)
+{
+	lockdep_assert_preemption_disabled();
+}
+
 /* Rust reads the size from klp_rs_c_layout[]. */
 #define KLP_RS_MAX_STACK_ENTRIES 100
 static DEFINE_PER_CPU(unsigned long[KLP_RS_MAX_STACK_ENTRIES], klp_rs_stack_buf);

@@ -86,6 +86,9 @@ extern "C" {
     );
     // shim.c: `static_branch_enable/disable()` are macros.
     fn klp_rs_set_sched_try_switch(enable: bool);
+    // shim.c: `lockdep_assert_preemption_disabled()` is a macro.
+    #[cfg(CONFIG_PROVE_LOCKING)]
+    fn klp_rs_assert_preemption_disabled();
     // shim.c: `this_cpu_ptr()` of the per-CPU trace buffer.
     fn klp_rs_stack_entries() -> *mut c_ulong;
 }
@@ -266,6 +269,16 @@ pub(crate) fn init() -> Result {
     Ok(())
 }
 
+/// Lockdep's check that preemption is off (a no-op without lockdep).
+#[inline(always)]
+fn assert_preemption_disabled() {
+    // SAFETY: only reads lockdep's state for this CPU.
+    #[cfg(CONFIG_PROVE_LOCKING)]
+    unsafe {
+        klp_rs_assert_preemption_disabled()
+    };
+}
+
 /// Whether `task` runs any of the functions the transition replaces for it:
 /// `Err(EINVAL)` for a stack that cannot be trusted, `Err(EADDRINUSE)` with
 /// the function's name when it is busy.
@@ -276,6 +289,7 @@ fn check_stack(
     patch: PatchRef,
     target: i32,
 ) -> core::result::Result<(), (Error, Option<&'static CStr>)> {
+    assert_preemption_disabled();
     // SAFETY: this CPU's buffer, ours while preemption is disabled (every
     // caller runs so: under tasklist_lock, in task_call_func or in
     // `__schedule`).
@@ -731,6 +745,7 @@ pub(crate) unsafe extern "C" fn klp_force_transition() {
 /// Called by `__schedule()` with preemption disabled.
 #[export]
 pub(crate) unsafe extern "C" fn __klp_sched_try_switch() {
+    assert_preemption_disabled();
     let current = TaskRef::current();
     if !current.patch_pending() {
         return;

@@ -13,15 +13,6 @@ use kernel::str::CStrExt;
 
 use crate::state_rules::StateVersion;
 
-/// The patch now in transition, if any; NULL if none.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`.
-pub(crate) unsafe fn transition_patch() -> *mut bindings::klp_patch {
-    crate::transition::transition_patch().map_or(null_mut(), PatchRef::as_ptr)
-}
-
 /// The installed patches, in install order.
 ///
 /// # Safety
@@ -137,14 +128,6 @@ pub(crate) fn warn_shadow_duplicate(obj: *mut c_void, id: c_ulong) {
     kernel::warn_flags!(
         file!(),
         bindings::BUGFLAG_NO_CUT_HERE | kernel::bug::bugflag_taint(bindings::TAINT_WARN)
-    );
-}
-
-/// `WARN_ON_ONCE(1)`: once until `clear_warn_once` resets it.
-pub(crate) fn warn_once() {
-    kernel::warn_flags!(
-        file!(),
-        bindings::BUGFLAG_ONCE | kernel::bug::bugflag_taint(bindings::TAINT_WARN)
     );
 }
 

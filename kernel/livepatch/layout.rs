@@ -20,7 +20,6 @@ use kernel::prelude::*;
 pub(crate) struct CLayout {
     pub(crate) task_ti_flags: usize,
     pub(crate) task_flags: usize,
-    pub(crate) task_pid: usize,
     pub(crate) task_tasks: usize,
     pub(crate) task_signal: usize,
     pub(crate) task_thread_node: usize,

@@ -177,23 +177,19 @@ impl KlpOps {
         // below.
         let registered = unsafe { ftrace::register((*ops).fops.get(), loc, klp_ftrace_handler) };
         if let Err(err) = registered {
-            match err {
-                RegisterError::Filter(e) => pr_err!(
-                    "failed to set ftrace filter for function '{}' ({})\n",
-                    func.old_name(),
-                    e.to_errno()
-                ),
-                RegisterError::Register(e) => pr_err!(
-                    "failed to register ftrace handler for function '{}' ({})\n",
-                    func.old_name(),
-                    e.to_errno()
-                ),
-            }
+            let (what, e) = match err {
+                RegisterError::Filter(e) => ("set ftrace filter", e),
+                RegisterError::Register(e) => ("register ftrace handler", e),
+            };
+            pr_err!(
+                "failed to {} for function '{}' ({})\n",
+                what,
+                func.old_name(),
+                e.to_errno()
+            );
             // SAFETY: never registered nor published: still only ours.
             drop(unsafe { KBox::from_raw(ops) });
-            return Err(match err {
-                RegisterError::Filter(e) | RegisterError::Register(e) => e,
-            });
+            return Err(e);
         }
         // SAFETY: `ops` is live; publishing it is serialized by `klp_mutex`.
         unsafe { (*ops).next.store(REGISTRY.load(Relaxed), Relaxed) };

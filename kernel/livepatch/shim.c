@@ -77,7 +77,6 @@ unsigned long *klp_rs_stack_entries(void)
 const unsigned long klp_rs_c_layout[] = {
 	offsetof(struct task_struct, thread_info.flags),
 	offsetof(struct task_struct, flags),
-	offsetof(struct task_struct, pid),
 	offsetof(struct task_struct, tasks),
 	offsetof(struct task_struct, signal),
 	offsetof(struct task_struct, thread_node),
@@ -123,9 +122,9 @@ const unsigned long klp_rs_c_layout[] = {
 	offsetof(struct cpumask, bits),
 	KLP_RS_MAX_STACK_ENTRIES,
 	/* The number of entries, last: Rust checks it against its own. */
-	45,
+	44,
 };
-static_assert(ARRAY_SIZE(klp_rs_c_layout) == 45);
+static_assert(ARRAY_SIZE(klp_rs_c_layout) == 44);
 
 /* Debug lines of transition.rs, worded as upstream's; `what` picks one. */
 enum klp_rs_debug {

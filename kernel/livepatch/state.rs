@@ -36,12 +36,12 @@ pub(crate) unsafe extern "C" fn klp_get_state(
 /// of the patch in transition, which run under `klp_mutex`.
 #[export]
 pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings::klp_state {
-    // SAFETY: we run under `klp_mutex` (caller's contract).
-    let transition = unsafe { cview::transition_patch() };
-    if transition.is_null() {
-        cview::warn_once();
+    // We run under `klp_mutex` (caller's contract).
+    let Some(transition) = crate::transition::transition_patch() else {
+        crate::warn_on_once!(true);
         return NO_STATE;
-    }
+    };
+    let transition = transition.as_ptr();
     // SAFETY: under `klp_mutex`, the installed patches stay valid while we
     // walk them, and each has a properly ended states array.
     let patches = unsafe { cview::installed_patches() };

@@ -220,44 +220,32 @@ pub(crate) fn for_each_thread(mut f: impl FnMut(TaskRef)) {
     unsafe { bindings::_raw_read_unlock(lock) };
 }
 
-/// The CPUs in `mask`.
-fn cpus_in(mask: *const bindings::cpumask) -> impl Iterator<Item = u32> {
-    // SAFETY: `nr_cpu_ids` is set at boot, before any livepatch can load.
-    let nr = unsafe { *addr_of_mut!(bindings::nr_cpu_ids) };
+/// Whether `cpu` is in `mask`: `cpumask_test_cpu()`.
+fn cpu_in(mask: *const bindings::cpumask, cpu: u32) -> bool {
     let bits = usize::BITS;
-    (0..nr).filter(move |&cpu| {
-        // SAFETY: the mask is one of the static CPU masks, at least
-        // `nr_cpu_ids` bits long; a racy bit read is what C's
-        // `cpumask_test_cpu()` does too.
-        let word = unsafe {
-            core::ptr::read_volatile(
-                addr_of_mut!((*mask.cast_mut()).bits)
-                    .cast::<usize>()
-                    .add((cpu / bits) as usize),
-            )
-        };
-        word & (1 << (cpu % bits)) != 0
-    })
-}
-
-/// `for_each_possible_cpu()`.
-pub(crate) fn possible_cpus() -> impl Iterator<Item = u32> {
-    cpus_in(addr_of_mut!(bindings::__cpu_possible_mask))
-}
-
-/// `cpu_online()`.
-pub(crate) fn cpu_online(cpu: u32) -> bool {
-    let bits = usize::BITS;
-    // SAFETY: a static mask at least `nr_cpu_ids` bits long, and `cpu` is
-    // below that; a racy bit read is what `cpumask_test_cpu()` does too.
+    // SAFETY: the mask is one of the static CPU masks, at least
+    // `nr_cpu_ids` bits long, and callers pass a CPU below that; a racy bit
+    // read is what C does too.
     let word = unsafe {
         core::ptr::read_volatile(
-            addr_of_mut!(bindings::__cpu_online_mask.bits)
+            addr_of_mut!((*mask.cast_mut()).bits)
                 .cast::<usize>()
                 .add((cpu / bits) as usize),
         )
     };
     word & (1 << (cpu % bits)) != 0
+}
+
+/// `for_each_possible_cpu()`.
+pub(crate) fn possible_cpus() -> impl Iterator<Item = u32> {
+    // SAFETY: `nr_cpu_ids` is set at boot, before any livepatch can load.
+    let nr = unsafe { *addr_of_mut!(bindings::nr_cpu_ids) };
+    (0..nr).filter(|&cpu| cpu_in(addr_of_mut!(bindings::__cpu_possible_mask), cpu))
+}
+
+/// `cpu_online()`.
+pub(crate) fn cpu_online(cpu: u32) -> bool {
+    cpu_in(addr_of_mut!(bindings::__cpu_online_mask), cpu)
 }
 
 /// The idle task of a possible CPU.
@@ -267,6 +255,13 @@ pub(crate) fn idle_task(cpu: u32) -> TaskRef {
     let task = unsafe { bindings::idle_task(cpu as c_int) };
     // INVARIANT: idle tasks live forever.
     TaskRef(NonNull::new(task).expect("idle task"))
+}
+
+/// Calls `f` for every thread (see [`for_each_thread`]), then for the idle
+/// task of every possible CPU: every task a transition must move.
+pub(crate) fn for_each_task(mut f: impl FnMut(TaskRef)) {
+    for_each_thread(&mut f);
+    possible_cpus().map(idle_task).for_each(f);
 }
 
 /// Makes an idle CPU go around its idle loop, where it switches itself.

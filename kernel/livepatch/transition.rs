@@ -491,8 +491,7 @@ fn complete_transition(patch: PatchRef) {
         crate::warn_on_once!(task.patch_pending());
         task.set_patch_state(IDLE);
     };
-    tasks::for_each_thread(reset);
-    tasks::possible_cpus().map(tasks::idle_task).for_each(reset);
+    tasks::for_each_task(reset);
 
     for obj in patch.objects().filter(|obj| obj.is_loaded()) {
         if target == PATCHED {
@@ -529,8 +528,7 @@ pub(crate) unsafe extern "C" fn klp_init_transition(patch: *mut bindings::klp_pa
         crate::warn_on_once!(task.patch_state() != IDLE);
         task.set_patch_state(initial);
     };
-    tasks::for_each_thread(init);
-    tasks::possible_cpus().map(tasks::idle_task).for_each(init);
+    tasks::for_each_task(init);
 
     // Task states before `transition` (the handler reads them the other way
     // round), and the target before any TIF_PATCH_PENDING (switch points
@@ -619,8 +617,7 @@ pub(crate) unsafe extern "C" fn klp_start_transition() {
             flag_pending(task);
         }
     };
-    tasks::for_each_thread(flag);
-    tasks::possible_cpus().map(tasks::idle_task).for_each(flag);
+    tasks::for_each_task(flag);
 
     sched_try_switch(true);
     SIGNALS_CNT.store(0, Relaxed);
@@ -653,8 +650,7 @@ pub(crate) unsafe extern "C" fn klp_reverse_transition() {
     let clear = |task: TaskRef| {
         task.test_and_clear_patch_pending();
     };
-    tasks::for_each_thread(clear);
-    tasks::possible_cpus().map(tasks::idle_task).for_each(clear);
+    tasks::for_each_task(clear);
     tasks::sync_all_cpus();
 
     patch.set_enabled(!patch.enabled());
@@ -714,10 +710,7 @@ pub(crate) unsafe extern "C" fn klp_force_transition() {
         // SAFETY: alive while listed; the model is knowingly broken here.
         unsafe { klp_update_patch_state(task.as_ptr()) }
     };
-    tasks::for_each_thread(update);
-    tasks::possible_cpus()
-        .map(tasks::idle_task)
-        .for_each(update);
+    tasks::for_each_task(update);
 
     let Some(patch) = transition_patch() else {
         return;

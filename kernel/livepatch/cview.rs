@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin views of data that the C half of the core (`core.c`) still owns:
-//! patches, objects and functions, and C-only logging. Every `unsafe` of the crate that
-//! concerns those lives here, with the contract it relies on.
+//! Thin views of the C structures a livepatch module hands in (`klp_patch`,
+//! `klp_object`, `klp_func`, `klp_state`), the C lists that link them, and
+//! C-only logging. Every `unsafe` of the crate that concerns those lives
+//! here, with the contract it relies on.
 
 use core::ptr::{addr_of_mut, null_mut, NonNull};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -11,32 +12,100 @@ use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::bindings;
 use kernel::str::CStrExt;
 
+use crate::modules::ModRef;
 use crate::state_rules::StateVersion;
 
-/// The installed patches, in install order.
+/// The installed patches, in install order. The iterator reads an entry's
+/// successor before yielding it, so the caller may unlink the patch it was
+/// given.
 ///
 /// # Safety
 ///
 /// The caller holds `klp_mutex` for as long as it uses the iterator and the
 /// patches it yields: the list and its patches change only under that mutex.
-pub(crate) unsafe fn installed_patches() -> impl Iterator<Item = *mut bindings::klp_patch> {
-    let head = addr_of_mut!(bindings::klp_patches);
-    // SAFETY: `klp_patches` is a statically initialised list head; reading its
-    // `next` is valid under `klp_mutex` (caller's contract).
-    let mut pos = unsafe { (*head).next };
-    core::iter::from_fn(move || {
-        if pos == head {
-            return None;
-        }
-        let offset = core::mem::offset_of!(bindings::klp_patch, list);
-        // SAFETY: every entry of `klp_patches` is the `list` member of a live
-        // `struct klp_patch` (core.c adds only those), so stepping back by the
-        // member offset gives that patch; `next` is valid for the same reason.
-        let patch = unsafe { pos.byte_sub(offset) }.cast::<bindings::klp_patch>();
-        // SAFETY: as above, `pos` is a live list entry.
-        pos = unsafe { (*pos).next };
-        Some(patch)
+pub(crate) unsafe fn installed_patches() -> Patches {
+    // SAFETY: `registry::patch_list()` is initialised before any patch can
+    // be installed, and its entries are the `list` members of installed
+    // patches (only `registry.rs` adds them); stable under `klp_mutex`
+    // (caller's contract).
+    Patches(unsafe {
+        ListIter::new(
+            crate::registry::patch_list(),
+            core::mem::offset_of!(bindings::klp_patch, list),
+        )
     })
+}
+
+/// Iterator over the installed patches (a named type: the symbols of
+/// closure-based iterator chains grow past what kallsyms takes).
+pub(crate) struct Patches(ListIter<bindings::klp_patch>);
+
+impl Iterator for Patches {
+    type Item = PatchRef;
+
+    fn next(&mut self) -> Option<PatchRef> {
+        self.0.next().map(PatchRef)
+    }
+}
+
+/// `INIT_LIST_HEAD()`.
+///
+/// # Safety
+///
+/// `head` is valid for writes and on no list, or the list it heads is
+/// being thrown away.
+pub(crate) unsafe fn list_init(head: *mut bindings::list_head) {
+    // SAFETY: valid for writes (caller's contract).
+    unsafe {
+        (*head).next = head;
+        (*head).prev = head;
+    }
+}
+
+/// `list_add_tail()`.
+///
+/// # Safety
+///
+/// `head` is an initialised list head and `new` an entry on no list, both
+/// valid and only changed by the caller meanwhile (it holds the lock that
+/// guards the list).
+pub(crate) unsafe fn list_add_tail(new: *mut bindings::list_head, head: *mut bindings::list_head) {
+    // SAFETY: valid and exclusively ours (caller's contract).
+    unsafe {
+        let prev = (*head).prev;
+        (*new).next = head;
+        (*new).prev = prev;
+        (*prev).next = new;
+        (*head).prev = new;
+    }
+}
+
+/// `list_del_init()`: unlinks `entry`, which then reads as an empty list.
+///
+/// # Safety
+///
+/// `entry` is on a list (or empty), valid, and the caller holds the lock
+/// that guards that list.
+pub(crate) unsafe fn list_del_init(entry: *mut bindings::list_head) {
+    // SAFETY: valid and exclusively ours (caller's contract).
+    unsafe {
+        let next = (*entry).next;
+        let prev = (*entry).prev;
+        (*next).prev = prev;
+        (*prev).next = next;
+        list_init(entry);
+    }
+}
+
+/// `list_empty()`.
+///
+/// # Safety
+///
+/// `head` is an initialised list head or entry, valid, guarded by a lock
+/// the caller holds.
+pub(crate) unsafe fn list_is_empty(head: *mut bindings::list_head) -> bool {
+    // SAFETY: valid (caller's contract).
+    unsafe { (*head).next == head }
 }
 
 /// The states a patch carries, with pointers for handing back to C.
@@ -135,31 +204,51 @@ pub(crate) fn warn_shadow_duplicate(obj: *mut c_void, id: c_ulong) {
 pub(crate) const NO_STATE: *mut bindings::klp_state = null_mut();
 
 /// Walks a C `list_head` whose entries are the member at `offset` of `T`.
-///
-/// # Safety
-///
-/// `head` is a valid list head whose entries are such members of live `T`s,
-/// and the list does not change while the iterator is used.
-unsafe fn list_entries<T>(
+/// An entry's successor is read before the entry is yielded, so the caller
+/// may unlink (or free) the entry it was given.
+pub(crate) struct ListIter<T> {
     head: *mut bindings::list_head,
+    pos: *mut bindings::list_head,
     offset: usize,
-) -> impl Iterator<Item = NonNull<T>> {
-    // SAFETY: valid head (caller's contract).
-    let mut pos = unsafe { (*head).next };
-    core::iter::from_fn(move || {
-        if pos == head {
+    _entries: core::marker::PhantomData<T>,
+}
+
+impl<T> ListIter<T> {
+    /// # Safety
+    ///
+    /// `head` is a valid list head whose entries are such members of live
+    /// `T`s, and the list changes only through the iterator's user while it
+    /// is used.
+    unsafe fn new(head: *mut bindings::list_head, offset: usize) -> Self {
+        // SAFETY: valid head (caller's contract).
+        let pos = unsafe { (*head).next };
+        ListIter {
+            head,
+            pos,
+            offset,
+            _entries: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> Iterator for ListIter<T> {
+    type Item = NonNull<T>;
+
+    fn next(&mut self) -> Option<NonNull<T>> {
+        if self.pos == self.head {
             return None;
         }
         // SAFETY: `pos` is an entry, the member at `offset` of a live `T`
-        // (caller's contract); its `next` is valid for the same reason.
-        let entry = unsafe { NonNull::new_unchecked(pos.byte_sub(offset).cast::<T>()) };
-        // SAFETY: as above.
-        pos = unsafe { (*pos).next };
-        Some(entry)
-    })
+        // (invariant of `new`); its `next` is valid for the same reason.
+        unsafe {
+            let entry = NonNull::new_unchecked(self.pos.byte_sub(self.offset).cast::<T>());
+            self.pos = (*self.pos).next;
+            Some(entry)
+        }
+    }
 }
 
-/// A patch as core.c built it.
+/// A patch a livepatch module handed in.
 ///
 /// # Invariants
 ///
@@ -178,6 +267,28 @@ pub(crate) struct ObjRef(NonNull<bindings::klp_object>);
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FuncRef(NonNull<bindings::klp_func>);
 
+/// Iterator over a patch's objects.
+pub(crate) struct Objects(ListIter<bindings::klp_object>);
+
+impl Iterator for Objects {
+    type Item = ObjRef;
+
+    fn next(&mut self) -> Option<ObjRef> {
+        self.0.next().map(ObjRef)
+    }
+}
+
+/// Iterator over an object's functions.
+pub(crate) struct Funcs(ListIter<bindings::klp_func>);
+
+impl Iterator for Funcs {
+    type Item = FuncRef;
+
+    fn next(&mut self) -> Option<FuncRef> {
+        self.0.next().map(FuncRef)
+    }
+}
+
 impl PatchRef {
     /// # Safety
     ///
@@ -191,16 +302,15 @@ impl PatchRef {
         self.0.as_ptr()
     }
 
-    pub(crate) fn objects(self) -> impl Iterator<Item = ObjRef> {
+    pub(crate) fn objects(self) -> Objects {
         // SAFETY: the list is stable (type invariant); its entries are the
         // `node` members of the patch's objects.
-        unsafe {
-            list_entries(
+        Objects(unsafe {
+            ListIter::new(
                 addr_of_mut!((*self.as_ptr()).obj_list),
                 core::mem::offset_of!(bindings::klp_object, node),
             )
-        }
-        .map(ObjRef)
+        })
     }
 
     pub(crate) fn funcs(self) -> impl Iterator<Item = FuncRef> {
@@ -209,9 +319,7 @@ impl PatchRef {
 
     /// The livepatch module's name, for log lines.
     pub(crate) fn name(self) -> &'static kernel::str::CStr {
-        // SAFETY: a registered patch has its module, whose name is a
-        // NUL-terminated array; the module outlives its patch.
-        unsafe { kernel::str::CStr::from_char_ptr((*(*self.as_ptr()).mod_).name.as_ptr()) }
+        self.module().name()
     }
 
     pub(crate) fn enabled(self) -> bool {
@@ -248,15 +356,14 @@ impl ObjRef {
         self.0.as_ptr()
     }
 
-    pub(crate) fn funcs(self) -> impl Iterator<Item = FuncRef> {
+    pub(crate) fn funcs(self) -> Funcs {
         // SAFETY: as for `PatchRef::objects`, with `klp_func::node`.
-        unsafe {
-            list_entries(
+        Funcs(unsafe {
+            ListIter::new(
                 addr_of_mut!((*self.as_ptr()).func_list),
                 core::mem::offset_of!(bindings::klp_func, node),
             )
-        }
-        .map(FuncRef)
+        })
     }
 
     pub(crate) fn patched(self) -> bool {
@@ -407,4 +514,324 @@ macro_rules! warn_on_once {
         }
         cond
     }};
+}
+
+/// The part of a `struct kobject` embedded in a patch, object or function:
+/// where it lives, for the sysfs code.
+pub(crate) type KobjPtr = *mut bindings::kobject;
+
+impl PatchRef {
+    /// The patch whose `kobj` is `kobj`.
+    ///
+    /// # Safety
+    ///
+    /// `kobj` is the `kobj` member of a patch satisfying the type invariant
+    /// (sysfs passes only those to the patch's attributes and release).
+    pub(crate) unsafe fn from_kobj(kobj: KobjPtr) -> Self {
+        let offset = core::mem::offset_of!(bindings::klp_patch, kobj);
+        // SAFETY: stepping back from the member gives its live patch.
+        PatchRef(unsafe { NonNull::new_unchecked(kobj.byte_sub(offset).cast()) })
+    }
+
+    /// The patch whose `free_work` is `work`.
+    ///
+    /// # Safety
+    ///
+    /// `work` is the `free_work` member of a patch satisfying the invariant.
+    pub(crate) unsafe fn from_free_work(work: *mut bindings::work_struct) -> Self {
+        let offset = core::mem::offset_of!(bindings::klp_patch, free_work);
+        // SAFETY: stepping back from the member gives its live patch.
+        PatchRef(unsafe { NonNull::new_unchecked(work.byte_sub(offset).cast()) })
+    }
+
+    /// The livepatch module the patch belongs to.
+    pub(crate) fn module(self) -> ModRef {
+        // SAFETY: valid (type invariant); `klp_enable_patch` checked that
+        // `mod` is set, and the module outlives its patch.
+        unsafe { ModRef::from_raw((*self.as_ptr()).mod_).unwrap_unchecked() }
+    }
+
+    pub(crate) fn forced(self) -> bool {
+        // SAFETY: valid (type invariant); written under `klp_mutex`.
+        unsafe { (*self.as_ptr()).forced }
+    }
+
+    pub(crate) fn kobj(self) -> KobjPtr {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).kobj) }
+    }
+
+    /// The patch's link in the list of installed patches.
+    pub(crate) fn list_node(self) -> *mut bindings::list_head {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).list) }
+    }
+
+    pub(crate) fn obj_list(self) -> *mut bindings::list_head {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).obj_list) }
+    }
+
+    pub(crate) fn free_work(self) -> *mut bindings::work_struct {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).free_work) }
+    }
+
+    pub(crate) fn finish(self) -> *mut bindings::completion {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).finish) }
+    }
+
+    /// Resets the flags the core keeps in a patch before it is installed.
+    pub(crate) fn reset_flags(self) {
+        // SAFETY: valid (type invariant); not yet visible to anyone else.
+        unsafe {
+            (*self.as_ptr()).enabled = false;
+            (*self.as_ptr()).forced = false;
+        }
+    }
+
+    /// The objects of the module's static `objs` array (ended by an entry
+    /// without `funcs`), as opposed to [`PatchRef::objects`], the list the
+    /// core builds from them plus the dynamic ones.
+    pub(crate) fn static_objects(self) -> impl Iterator<Item = ObjRef> {
+        // SAFETY: valid (type invariant).
+        let mut cur = unsafe { (*self.as_ptr()).objs };
+        core::iter::from_fn(move || {
+            // SAFETY: `cur` is NULL or within the module's array, not past
+            // its end marker: we stop at the entry without `funcs`.
+            if cur.is_null() || unsafe { (*cur).funcs.is_null() } {
+                return None;
+            }
+            let obj = cur;
+            // SAFETY: `obj` is not the end marker, so the next entry exists.
+            cur = unsafe { cur.add(1) };
+            // SAFETY: an element of the patch's array lives as long as it.
+            Some(unsafe { ObjRef::from_raw(obj) })
+        })
+    }
+}
+
+impl ObjRef {
+    /// The object whose `kobj` is `kobj`.
+    ///
+    /// # Safety
+    ///
+    /// `kobj` is the `kobj` member of an object satisfying the invariant.
+    pub(crate) unsafe fn from_kobj(kobj: KobjPtr) -> Self {
+        let offset = core::mem::offset_of!(bindings::klp_object, kobj);
+        // SAFETY: stepping back from the member gives its live object.
+        ObjRef(unsafe { NonNull::new_unchecked(kobj.byte_sub(offset).cast()) })
+    }
+
+    /// The module name, or `None` for vmlinux.
+    pub(crate) fn name(self) -> Option<&'static kernel::str::CStr> {
+        // SAFETY: valid (type invariant); a set name is a NUL-terminated
+        // string in the livepatch module (or the dynamic object's copy),
+        // which lives as long as the object.
+        unsafe {
+            let name = (*self.as_ptr()).name;
+            (!name.is_null()).then(|| kernel::str::CStr::from_char_ptr(name))
+        }
+    }
+
+    /// `klp_is_module()`.
+    pub(crate) fn is_module(self) -> bool {
+        self.name().is_some()
+    }
+
+    /// The name as sysfs and the log lines show it.
+    pub(crate) fn display_name(self) -> &'static kernel::str::CStr {
+        self.name().unwrap_or(c"vmlinux")
+    }
+
+    /// Whether `other` names the same object (vmlinux, or the same module).
+    pub(crate) fn same_object(self, other: ObjRef) -> bool {
+        self.name() == other.name()
+    }
+
+    pub(crate) fn set_module(self, module: Option<ModRef>) {
+        let module = module.map_or(null_mut(), ModRef::as_ptr);
+        // SAFETY: valid (type invariant); the caller holds `klp_mutex`.
+        unsafe { (*self.as_ptr()).mod_ = module };
+    }
+
+    pub(crate) fn kobj(self) -> KobjPtr {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).kobj) }
+    }
+
+    pub(crate) fn node(self) -> *mut bindings::list_head {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).node) }
+    }
+
+    pub(crate) fn func_list(self) -> *mut bindings::list_head {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).func_list) }
+    }
+
+    /// The functions of the module's static `funcs` array, which ends with
+    /// an entry that has neither `old_name`, `new_func` nor `old_sympos`.
+    pub(crate) fn static_funcs(self) -> impl Iterator<Item = FuncRef> {
+        // SAFETY: valid (type invariant).
+        let mut cur = unsafe { (*self.as_ptr()).funcs };
+        core::iter::from_fn(move || {
+            if cur.is_null() {
+                return None;
+            }
+            // SAFETY: `cur` is within the module's array, not past its end
+            // marker: we stop at it.
+            let end = unsafe {
+                (*cur).old_name.is_null() && (*cur).new_func.is_null() && (*cur).old_sympos == 0
+            };
+            if end {
+                return None;
+            }
+            let func = cur;
+            // SAFETY: `func` is not the end marker, so the next entry exists.
+            cur = unsafe { cur.add(1) };
+            // SAFETY: an element of the object's array lives as long as it.
+            Some(FuncRef(unsafe { NonNull::new_unchecked(func) }))
+        })
+    }
+
+    /// Resets what the core keeps in an object before it is installed.
+    pub(crate) fn reset(self) {
+        self.set_patched(false);
+        self.set_module(None);
+    }
+
+    /// Marks a core-made object for freeing on release.
+    pub(crate) fn set_dynamic(self) {
+        // SAFETY: valid (type invariant); not yet visible to anyone else.
+        unsafe { (*self.as_ptr()).dynamic = true };
+    }
+
+    /// Runs the pre-patch callback, if any, and records whether the
+    /// post-unpatch one may run (`klp_pre_patch_callback()`).
+    pub(crate) fn pre_patch_callback(self) -> kernel::error::Result {
+        let obj = self.as_ptr();
+        // SAFETY: as in `post_patch_callback`; the flag is written under
+        // `klp_mutex`, which the caller holds.
+        let ret = unsafe {
+            let ret = match (*obj).callbacks.pre_patch {
+                Some(cb) => cb(obj),
+                None => 0,
+            };
+            (*obj).callbacks.post_unpatch_enabled = ret == 0;
+            ret
+        };
+        kernel::error::to_result(ret)
+    }
+
+    /// Runs the pre-unpatch callback, if any.
+    pub(crate) fn pre_unpatch_callback(self) {
+        let obj = self.as_ptr();
+        // SAFETY: as in `post_patch_callback`.
+        unsafe {
+            if let Some(cb) = (*obj).callbacks.pre_unpatch {
+                cb(obj)
+            }
+        }
+    }
+}
+
+impl FuncRef {
+    /// # Safety
+    ///
+    /// `func` satisfies the type invariant while the result is used.
+    pub(crate) unsafe fn from_raw(func: *mut bindings::klp_func) -> Self {
+        // SAFETY: never NULL (caller's contract).
+        FuncRef(unsafe { NonNull::new_unchecked(func) })
+    }
+
+    /// The function whose `kobj` is `kobj`.
+    ///
+    /// # Safety
+    ///
+    /// `kobj` is the `kobj` member of a function satisfying the invariant.
+    pub(crate) unsafe fn from_kobj(kobj: KobjPtr) -> Self {
+        let offset = core::mem::offset_of!(bindings::klp_func, kobj);
+        // SAFETY: stepping back from the member gives its live function.
+        FuncRef(unsafe { NonNull::new_unchecked(kobj.byte_sub(offset).cast()) })
+    }
+
+    /// `old_name`, which a module may have left NULL (refused on enable).
+    pub(crate) fn old_name_checked(self) -> Option<&'static kernel::str::CStr> {
+        // SAFETY: valid (type invariant); a set name is NUL-terminated and
+        // lives in the module with the patch.
+        unsafe {
+            let name = (*self.as_ptr()).old_name;
+            (!name.is_null()).then(|| kernel::str::CStr::from_char_ptr(name))
+        }
+    }
+
+    pub(crate) fn old_sympos(self) -> u64 {
+        // SAFETY: valid (type invariant); set by the module.
+        unsafe { (*self.as_ptr()).old_sympos as u64 }
+    }
+
+    /// The position as the sysfs name shows it: 0 ("unique") is the first.
+    pub(crate) fn shown_sympos(self) -> u64 {
+        self.old_sympos().max(1)
+    }
+
+    /// Whether `other` names the same symbol: the same name and position,
+    /// where positions 0 and 1 both mean the first (`klp_find_func()`).
+    pub(crate) fn same_symbol(self, other: FuncRef) -> bool {
+        self.old_name_checked() == other.old_name_checked()
+            && self.shown_sympos() == other.shown_sympos()
+    }
+
+    /// Records where the old code and its replacement are.
+    pub(crate) fn set_addresses(
+        self,
+        old_func: usize,
+        old_size: usize,
+        new_func: usize,
+        new_size: usize,
+    ) {
+        // SAFETY: valid (type invariant); the caller holds `klp_mutex` and
+        // the function is not patched, so the handler does not read these.
+        unsafe {
+            let func = self.as_ptr();
+            (*func).old_func = old_func as *mut c_void;
+            (*func).old_size = old_size as c_ulong;
+            (*func).new_func = new_func as *mut c_void;
+            (*func).new_size = new_size as c_ulong;
+        }
+    }
+
+    /// Forgets the addresses in an object that went away
+    /// (`klp_free_object_loaded()`); a nop's replacement was the old code.
+    pub(crate) fn forget_old(self) {
+        // SAFETY: valid (type invariant); the caller holds `klp_mutex` and
+        // the function is not patched.
+        unsafe {
+            let func = self.as_ptr();
+            (*func).old_func = null_mut();
+            if (*func).nop {
+                (*func).new_func = null_mut();
+            }
+        }
+    }
+
+    /// Resets what the core keeps in a function before it is installed.
+    pub(crate) fn reset(self) {
+        // SAFETY: `stack_node` is ours to initialise; on no stack yet.
+        unsafe { list_init(self.stack_node()) };
+        self.set_patched(false);
+        self.set_transition(false);
+    }
+
+    pub(crate) fn kobj(self) -> KobjPtr {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).kobj) }
+    }
+
+    pub(crate) fn node(self) -> *mut bindings::list_head {
+        // SAFETY: valid (type invariant); only the address is taken.
+        unsafe { addr_of_mut!((*self.as_ptr()).node) }
+    }
 }

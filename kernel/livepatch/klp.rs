@@ -2,12 +2,14 @@
 
 //! klp-rs: the kernel live patching core in Rust.
 //!
-//! Built into `kernel/livepatch/livepatch.o` beside the part of the core
-//! still written in C (`core.c`), which calls in through
-//! `include/linux/livepatch.h` and the internal headers (`patch.h`,
-//! `transition.h`, `state.h`); the C-owned patches this crate reads are
-//! reached through [`cview`], tasks through [`tasks`], and the few lines only
-//! C can express are in `shim.c`.
+//! Built into `kernel/livepatch/livepatch.o`. C reaches it through the
+//! functions `include/linux/livepatch.h` and `livepatch_sched.h` declare:
+//! livepatch modules (`klp_enable_patch`, shadow variables, states), the
+//! module loader (`klp_module_coming`/`going`, `klp_apply_section_relocs`),
+//! and the scheduler, fork and exit paths (the transition's switch points).
+//! The C structures modules hand in are reached through [`cview`], modules
+//! through [`modules`], tasks through [`tasks`]; the few lines only C can
+//! express are in `shim.c`.
 
 use kernel::prelude::*;
 
@@ -16,13 +18,19 @@ mod arch;
 mod cview;
 mod ftrace;
 mod func_stack;
+mod kallsyms;
+pub mod klp_names;
 mod layout;
+mod modules;
 mod patch;
 mod rcu_read;
+mod registry;
+mod reloc;
 mod shadow;
 pub mod shadow_sizing;
 mod state;
 pub mod state_rules;
+mod sysfs;
 mod tasks;
 mod transition;
 
@@ -38,8 +46,12 @@ struct Livepatch;
 
 impl kernel::Module for Livepatch {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // Until both succeed no patch can be applied: `klp_is_patch_compatible`,
-        // the first call `klp_enable_patch` makes into Rust, refuses.
+        // First and infallible: the module loader calls in for every module
+        // from now on, whatever fails below.
+        registry::init();
+        // Until these succeed no patch can be enabled: `klp_enable_patch`
+        // needs the sysfs root, and `klp_is_patch_compatible` refuses.
+        sysfs::init().inspect_err(|_| pr_err!("cannot create /sys/kernel/livepatch\n"))?;
         layout::verify()
             .inspect_err(|_| pr_err!("bindgen layouts differ from C: patching disabled\n"))?;
         transition::init()

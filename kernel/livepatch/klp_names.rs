@@ -20,7 +20,9 @@ pub const MAX_OBJECT_NAME: usize = 55;
 /// Longest symbol name (`KSYM_NAME_LEN - 1`).
 pub const MAX_SYMBOL_NAME: usize = 511;
 
+/// How a livepatch symbol's name starts.
 pub const SYM_PREFIX: &[u8] = b".klp.sym.";
+/// How a livepatch relocation section's name starts.
 pub const RELA_PREFIX: &[u8] = b".klp.rela.";
 
 /// What is wrong with a name.
@@ -55,8 +57,11 @@ impl NameError {
 /// A parsed `.klp.sym.` name, borrowing from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KlpSym<'a> {
+    /// `vmlinux` or a module name.
     pub object: &'a [u8],
+    /// The symbol's name in that object.
     pub symbol: &'a [u8],
+    /// Which of the symbols of that name (from 1); 0: the only one.
     pub position: u64,
 }
 
@@ -70,7 +75,9 @@ impl KlpSym<'_> {
 /// A parsed `.klp.rela.` section name, borrowing from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KlpRela<'a> {
+    /// The object whose loading the relocations wait for.
     pub object: &'a [u8],
+    /// The section they are written into.
     pub section: &'a [u8],
 }
 

@@ -39,7 +39,7 @@ pub(crate) struct CLayout {
     patch_forced: usize,
     state_size: usize,
     ftrace_ops_size: usize,
-    module_name: usize,
+    pub(crate) module_name: usize,
     func_old_name: usize,
     func_old_func: usize,
     func_old_size: usize,
@@ -60,6 +60,29 @@ pub(crate) struct CLayout {
     ftrace_ops_flags: usize,
     ftrace_regs_ip: usize,
     cpumask_bits: usize,
+    pub(crate) module_state: usize,
+    pub(crate) module_klp: usize,
+    pub(crate) module_klp_alive: usize,
+    pub(crate) module_klp_info: usize,
+    pub(crate) module_core_strtab: usize,
+    /// `MODULE_NAME_LEN`, which bindgen cannot evaluate.
+    pub(crate) module_name_len: usize,
+    patch_kobj: usize,
+    patch_objs: usize,
+    patch_free_work: usize,
+    patch_finish: usize,
+    object_kobj: usize,
+    object_funcs: usize,
+    func_kobj: usize,
+    func_old_sympos: usize,
+    modinfo_sechdrs: usize,
+    modinfo_secstrings: usize,
+    modinfo_symndx: usize,
+    kobj_type_size: usize,
+    kobj_type_default_groups: usize,
+    kobj_attribute_size: usize,
+    kobj_attribute_store: usize,
+    attribute_group_attrs: usize,
     /// Entries of each per-CPU stack trace buffer.
     pub(crate) max_stack_entries: usize,
     /// How many entries C's array has: this struct's field count.
@@ -90,7 +113,8 @@ pub(crate) fn verified() -> bool {
 /// Checks that bindgen's view of the structs read through it is C's.
 pub(crate) fn verify() -> Result {
     use bindings::{
-        __arch_ftrace_regs, cpumask, ftrace_ops, klp_func, klp_object, klp_patch, klp_state, module,
+        __arch_ftrace_regs, attribute_group, cpumask, ftrace_ops, klp_func, klp_modinfo,
+        klp_object, klp_patch, klp_state, kobj_attribute, kobj_type,
     };
     let c = c();
     // Checked first: the other fields are only meaningful if both sides
@@ -145,7 +169,6 @@ pub(crate) fn verify() -> Result {
             c.ftrace_ops_size,
             size_of::<ftrace_ops>(),
         ),
-        ("module.name", c.module_name, offset_of!(module, name)),
         (
             "klp_func.old_name",
             c.func_old_name,
@@ -226,6 +249,75 @@ pub(crate) fn verify() -> Result {
             offset_of!(__arch_ftrace_regs, regs.ip),
         ),
         ("cpumask.bits", c.cpumask_bits, offset_of!(cpumask, bits)),
+        ("klp_patch.kobj", c.patch_kobj, offset_of!(klp_patch, kobj)),
+        ("klp_patch.objs", c.patch_objs, offset_of!(klp_patch, objs)),
+        (
+            "klp_patch.free_work",
+            c.patch_free_work,
+            offset_of!(klp_patch, free_work),
+        ),
+        (
+            "klp_patch.finish",
+            c.patch_finish,
+            offset_of!(klp_patch, finish),
+        ),
+        (
+            "klp_object.kobj",
+            c.object_kobj,
+            offset_of!(klp_object, kobj),
+        ),
+        (
+            "klp_object.funcs",
+            c.object_funcs,
+            offset_of!(klp_object, funcs),
+        ),
+        ("klp_func.kobj", c.func_kobj, offset_of!(klp_func, kobj)),
+        (
+            "klp_func.old_sympos",
+            c.func_old_sympos,
+            offset_of!(klp_func, old_sympos),
+        ),
+        (
+            "klp_modinfo.sechdrs",
+            c.modinfo_sechdrs,
+            offset_of!(klp_modinfo, sechdrs),
+        ),
+        (
+            "klp_modinfo.secstrings",
+            c.modinfo_secstrings,
+            offset_of!(klp_modinfo, secstrings),
+        ),
+        (
+            "klp_modinfo.symndx",
+            c.modinfo_symndx,
+            offset_of!(klp_modinfo, symndx),
+        ),
+        ("kobj_type size", c.kobj_type_size, size_of::<kobj_type>()),
+        (
+            "kobj_type.default_groups",
+            c.kobj_type_default_groups,
+            offset_of!(kobj_type, default_groups),
+        ),
+        (
+            "kobj_attribute size",
+            c.kobj_attribute_size,
+            size_of::<kobj_attribute>(),
+        ),
+        (
+            "kobj_attribute.store",
+            c.kobj_attribute_store,
+            offset_of!(kobj_attribute, __bindgen_anon_2),
+        ),
+        (
+            "attribute_group.attrs",
+            c.attribute_group_attrs,
+            offset_of!(attribute_group, __bindgen_anon_2),
+        ),
+        (
+            "MODULE_NAME_LEN",
+            c.module_name_len,
+            crate::modules::MODULE_NAME_LEN,
+        ),
     ];
     let mut ok = true;
     for (what, c_value, rust_value) in checks {

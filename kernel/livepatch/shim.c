@@ -13,7 +13,8 @@
  *   upstream selftests) switch the transition's debug lines on by file or
  *   function; Rust's pr_debug!() has none.
  *
- * The functions behind the exports are Rust (shadow.rs, state.rs).
+ * The functions behind the exports are Rust (registry.rs, reloc.rs,
+ * shadow.rs, state.rs).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -22,6 +23,8 @@
 #include <linux/livepatch_sched.h>
 #include <linux/percpu.h>
 
+EXPORT_SYMBOL_GPL(klp_enable_patch);
+EXPORT_SYMBOL_GPL(klp_find_section_by_name);
 EXPORT_SYMBOL_GPL(klp_shadow_get);
 EXPORT_SYMBOL_GPL(klp_shadow_alloc);
 EXPORT_SYMBOL_GPL(klp_shadow_get_or_alloc);
@@ -120,11 +123,33 @@ const unsigned long klp_rs_c_layout[] = {
 	offsetof(struct ftrace_ops, flags),
 	offsetof(struct __arch_ftrace_regs, regs.ip),
 	offsetof(struct cpumask, bits),
+	offsetof(struct module, state),
+	offsetof(struct module, klp),
+	offsetof(struct module, klp_alive),
+	offsetof(struct module, klp_info),
+	offsetof(struct module, core_kallsyms.strtab),
+	MODULE_NAME_LEN,
+	offsetof(struct klp_patch, kobj),
+	offsetof(struct klp_patch, objs),
+	offsetof(struct klp_patch, free_work),
+	offsetof(struct klp_patch, finish),
+	offsetof(struct klp_object, kobj),
+	offsetof(struct klp_object, funcs),
+	offsetof(struct klp_func, kobj),
+	offsetof(struct klp_func, old_sympos),
+	offsetof(struct klp_modinfo, sechdrs),
+	offsetof(struct klp_modinfo, secstrings),
+	offsetof(struct klp_modinfo, symndx),
+	sizeof(struct kobj_type),
+	offsetof(struct kobj_type, default_groups),
+	sizeof(struct kobj_attribute),
+	offsetof(struct kobj_attribute, store),
+	offsetof(struct attribute_group, attrs),
 	KLP_RS_MAX_STACK_ENTRIES,
 	/* The number of entries, last: Rust checks it against its own. */
-	44,
+	66,
 };
-static_assert(ARRAY_SIZE(klp_rs_c_layout) == 44);
+static_assert(ARRAY_SIZE(klp_rs_c_layout) == 66);
 
 /* Debug lines of transition.rs, worded as upstream's; `what` picks one. */
 enum klp_rs_debug {

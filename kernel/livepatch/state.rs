@@ -44,7 +44,7 @@ pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings
     let transition = transition.as_ptr();
     // SAFETY: under `klp_mutex`, the installed patches stay valid while we
     // walk them, and each has a properly ended states array.
-    let patches = unsafe { cview::installed_patches() };
+    let patches = unsafe { cview::installed_patches() }.map(|patch| patch.as_ptr());
     previous_state(
         patches,
         |&patch| patch == transition,
@@ -73,7 +73,7 @@ pub(crate) unsafe extern "C" fn klp_is_patch_compatible(patch: *mut bindings::kl
     // SAFETY: under `klp_mutex` the installed patches stay valid.
     let mut installed = unsafe { cview::installed_patches() }
         // SAFETY: each installed patch is valid with an ended states array.
-        .flat_map(|old| unsafe { cview::states(old) }.map(|(state, _)| state));
+        .flat_map(|old| unsafe { cview::states(old.as_ptr()) }.map(|(state, _)| state));
     // Through `dyn`: the fully monomorphised iterator chain gets a symbol
     // name longer than kallsyms takes (KSYM_NAME_LEN).
     let installed: &mut dyn Iterator<Item = StateVersion> = &mut installed;

@@ -29,8 +29,9 @@ use kernel::str::CStr;
 use kernel::sync::Arc;
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
-use crate::cview::{self, PatchRef};
+use crate::cview::PatchRef;
 use crate::patch;
+use crate::registry::{Locked, KLP_MUTEX};
 use crate::tasks::{self, CpusReadGuard, TaskRef};
 
 pub(crate) const IDLE: i32 = bindings::KLP_TRANSITION_IDLE;
@@ -246,14 +247,10 @@ enum Pass {
 }
 
 fn run_pass(kind: Pass) {
-    let lock = core::ptr::addr_of_mut!(bindings::klp_mutex);
-    // SAFETY: `klp_mutex` is core.c's static mutex; work items may sleep.
-    unsafe { bindings::mutex_lock(lock) };
+    let locked = KLP_MUTEX.lock();
     if transition_patch().is_some() {
-        try_complete(kind);
+        try_complete(&locked, kind);
     }
-    // SAFETY: taken above.
-    unsafe { bindings::mutex_unlock(lock) };
 }
 
 /// Sets up the work items; called once from the livepatch initcall.
@@ -382,8 +379,8 @@ pub(crate) fn signal_stragglers() {
 }
 
 /// One pass over every task; completes the transition when all switched.
-/// The caller holds `klp_mutex` and a transition is running.
-fn try_complete(kind: Pass) {
+/// A transition is running.
+fn try_complete(locked: &Locked, kind: Pass) {
     let target = TARGET.load(Relaxed);
     crate::warn_on_once!(target == IDLE);
     let mut complete = true;
@@ -448,29 +445,24 @@ fn try_complete(kind: Pass) {
     let Some(patch) = transition_patch() else {
         return;
     };
-    complete_transition(patch);
+    complete_transition(locked, patch);
     // Freed here rather than in `complete_transition`, which the cancel path
     // also uses.
     if !patch.enabled() {
-        // SAFETY: core.c's own helper, under `klp_mutex`.
-        unsafe { bindings::klp_free_patch_async(patch.as_ptr()) };
+        crate::registry::free_patch_async(locked, patch);
     } else if patch.replace() {
-        // SAFETY: as above.
-        unsafe { bindings::klp_free_replaced_patches_async(patch.as_ptr()) };
+        crate::registry::free_replaced_patches_async(locked, patch);
     }
 }
 
 /// Every task reached the target: undo the transition bookkeeping.
-fn complete_transition(patch: PatchRef) {
+fn complete_transition(locked: &Locked, patch: PatchRef) {
     let target = TARGET.load(Relaxed);
     debug(Debug::Complete, patch, target);
 
     if patch.replace() && target == PATCHED {
-        // SAFETY: core.c's helpers, under `klp_mutex`.
-        unsafe {
-            bindings::klp_unpatch_replaced_patches(patch.as_ptr());
-            bindings::klp_discard_nops(patch.as_ptr());
-        }
+        crate::registry::unpatch_replaced_patches(locked, patch);
+        crate::registry::discard_nops(locked, patch);
     }
     if target == UNPATCHED {
         // Every task runs the old code now; take the new off the stacks,
@@ -505,19 +497,11 @@ fn complete_transition(patch: PatchRef) {
     TRANSITION_PATCH.store(null_mut(), Relaxed);
 }
 
-/// Prepares a transition of `patch` to `state`: every task starts in the
-/// opposite state, and every function of the patch is marked in transition.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`; `patch` is registered.
-#[export]
-pub(crate) unsafe extern "C" fn klp_init_transition(patch: *mut bindings::klp_patch, state: c_int) {
+/// Prepares a transition of the installed `patch` to `state`: every task
+/// starts in the opposite state, and every function of the patch is marked
+/// in transition.
+pub(crate) fn init_transition(_locked: &Locked, patch: PatchRef, state: c_int) {
     crate::warn_on_once!(TARGET.load(Relaxed) != IDLE);
-    // SAFETY: registered, under the mutex (caller's contract).
-    let Some(patch) = (unsafe { PatchRef::from_raw(patch) }) else {
-        return;
-    };
     TRANSITION_PATCH.store(patch.as_ptr(), Relaxed);
     // No effect until tasks get TIF_PATCH_PENDING.
     TARGET.store(state, Relaxed);
@@ -543,12 +527,7 @@ pub(crate) unsafe extern "C" fn klp_init_transition(patch: *mut bindings::klp_pa
 }
 
 /// Called on error before the transition started: back to unpatched.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`.
-#[export]
-pub(crate) unsafe extern "C" fn klp_cancel_transition() {
+pub(crate) fn cancel_transition(locked: &Locked) {
     if crate::warn_on_once!(TARGET.load(Relaxed) != PATCHED) {
         return;
     }
@@ -557,7 +536,7 @@ pub(crate) unsafe extern "C" fn klp_cancel_transition() {
     };
     debug(Debug::Cancel, patch, PATCHED);
     TARGET.store(UNPATCHED, Relaxed);
-    complete_transition(patch);
+    complete_transition(locked, patch);
 }
 
 /// Switches `task` if it is pending. Called for `current` on the way back
@@ -590,13 +569,8 @@ pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task
 }
 
 /// Flags every task not yet in the target state and lets the switch points
-/// and passes work.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`, after [`klp_init_transition`].
-#[export]
-pub(crate) unsafe extern "C" fn klp_start_transition() {
+/// and passes work; after [`init_transition`].
+pub(crate) fn start_transition(_locked: &Locked) {
     let target = TARGET.load(Relaxed);
     crate::warn_on_once!(target == IDLE);
     let Some(patch) = transition_patch() else {
@@ -623,24 +597,15 @@ pub(crate) unsafe extern "C" fn klp_start_transition() {
     SIGNALS_CNT.store(0, Relaxed);
 }
 
-/// One pass: switch whatever can be switched, complete when all are.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`, with a transition started.
-#[export]
-pub(crate) unsafe extern "C" fn klp_try_complete_transition() {
-    try_complete(Pass::Periodic);
+/// One pass: switch whatever can be switched, complete when all are; with
+/// a transition started.
+pub(crate) fn try_complete_transition(locked: &Locked) {
+    try_complete(locked, Pass::Periodic);
 }
 
 /// Turns a running transition around (writing the other value to
 /// `enabled`).
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`, with a transition started.
-#[export]
-pub(crate) unsafe extern "C" fn klp_reverse_transition() {
+pub(crate) fn reverse_transition(locked: &Locked) {
     let Some(patch) = transition_patch() else {
         return;
     };
@@ -664,8 +629,7 @@ pub(crate) unsafe extern "C" fn klp_reverse_transition() {
     );
     // The new target before the new flags.
     fence(Release);
-    // SAFETY: mutex held, transition initialised.
-    unsafe { klp_start_transition() };
+    start_transition(locked);
     // Tasks that never left the old state are done already: look at once
     // rather than at the next periodic pass.
     kick();
@@ -698,13 +662,8 @@ pub(crate) unsafe extern "C" fn klp_copy_process(child: *mut bindings::task_stru
 }
 
 /// Switches every task now, whatever it runs (`force`): the administrator
-/// accepts that this may break the consistency model.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`, with a transition started.
-#[export]
-pub(crate) unsafe extern "C" fn klp_force_transition() {
+/// accepts that this may break the consistency model. A transition runs.
+pub(crate) fn force_transition(locked: &Locked) {
     pr_warn!("forcing remaining tasks to the patched state\n");
     let update = |task: TaskRef| {
         // SAFETY: alive while listed; the model is knowingly broken here.
@@ -719,14 +678,8 @@ pub(crate) unsafe extern "C" fn klp_force_transition() {
     if TARGET.load(Relaxed) == UNPATCHED {
         patch.set_forced();
     } else if patch.replace() {
-        // SAFETY: under `klp_mutex` the installed patches stay valid.
-        for other in unsafe { cview::installed_patches() } {
-            if other != patch.as_ptr() {
-                // SAFETY: installed patches are registered.
-                if let Some(other) = unsafe { PatchRef::from_raw(other) } {
-                    other.set_forced();
-                }
-            }
+        for other in crate::registry::patches(locked).filter(|&other| other != patch) {
+            other.set_forced();
         }
     }
 }

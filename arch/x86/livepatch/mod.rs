@@ -8,7 +8,10 @@
 //! pointer, and the per-CPU reads (`current`, the preempt count) that the
 //! ftrace handler needs inline. Those reads are inline assembly because rustc
 //! cannot inline the C helpers (its LLVM is not clang's), and an out-of-line
-//! call per patched call would cost more than the handler itself.
+//! call per patched call would cost more than the handler itself. The
+//! checks and writes of livepatch relocations are in [`reloc`].
+
+pub(crate) mod reloc;
 
 use kernel::bindings;
 use kernel::ffi::c_ulong;

@@ -217,7 +217,7 @@ fn kick() {
 
 fn kick_after(delay: c_ulong) {
     if let Some(c) = completer() {
-        let _ = workqueue::system().enqueue_delayed::<_, 2>(c, delay);
+        let _ = percpu_queue().enqueue_delayed::<_, 2>(c, delay);
     }
 }
 
@@ -234,8 +234,15 @@ fn retry_later() {
         // SAFETY: a pure computation on jiffies.
         let delay = unsafe { bindings::round_jiffies_relative(bindings::HZ as c_ulong) };
         RETRY_GENERATION.store(GENERATION.load(Relaxed), Relaxed);
-        let _ = workqueue::system().enqueue_delayed::<_, 1>(c, delay);
+        let _ = percpu_queue().enqueue_delayed::<_, 1>(c, delay);
     }
+}
+
+/// `system_percpu_wq`, where upstream's `schedule_delayed_work()` queues;
+/// the kernel crate's `system()` is `system_wq`, deprecated in 7.3.
+fn percpu_queue() -> &'static workqueue::Queue {
+    // SAFETY: `system_percpu_wq` is a C global, set up before initcalls.
+    unsafe { workqueue::Queue::from_raw(bindings::system_percpu_wq) }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -61,10 +61,27 @@ pub(crate) fn init() {
 }
 
 /// The installed patches, under the lock.
-pub(crate) fn patches(_locked: &Locked) -> cview::Patches {
-    // SAFETY: the caller holds `KLP_MUTEX` while it uses the iterator: it
-    // has the guard, and patches are only used under the lock's scope.
-    unsafe { cview::installed_patches() }
+pub(crate) fn patches(locked: &Locked) -> Patches<'_> {
+    Patches {
+        // SAFETY: the iterator borrows the guard, so the lock is held while
+        // it is used.
+        inner: unsafe { cview::installed_patches() },
+        _locked: locked,
+    }
+}
+
+/// The installed patches, walked under the lock.
+pub(crate) struct Patches<'a> {
+    inner: cview::Patches,
+    _locked: &'a Locked,
+}
+
+impl Iterator for Patches<'_> {
+    type Item = PatchRef;
+
+    fn next(&mut self) -> Option<PatchRef> {
+        self.inner.next()
+    }
 }
 
 fn to_errno(result: Result) -> c_int {
@@ -93,15 +110,6 @@ unsafe fn check_patch(patch: *mut bindings::klp_patch) -> Result<PatchRef> {
     // SAFETY: (caller's contract) the patch is valid and its module, which
     // is calling us, is live.
     let patch = unsafe { PatchRef::from_raw(patch) }.ok_or(EINVAL)?;
-    // SAFETY: as above.
-    let objs = unsafe { (*patch.as_ptr()).objs };
-    // SAFETY: the first object exists: `objs` is the module's array.
-    if unsafe { (*objs).funcs.is_null() } {
-        // Upstream accepts a patch without objects and then has nothing
-        // to do; it refuses an object without functions. An empty `objs`
-        // is the first object without functions.
-        return Err(EINVAL);
-    }
     let name = patch.name();
     for (i, obj) in patch.static_objects().enumerate() {
         if let Some(obj_name) = obj.name() {
@@ -765,17 +773,24 @@ fn module_coming(module: ModRef) -> Result {
     Ok(())
 }
 
-/// Applies `patch` to its object `obj`, whose module is coming.
-fn apply_to_coming(_locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
-    let module_name = obj.display_name();
+/// Applies `patch` to its object `obj`, whose module is coming. On an
+/// error, the relocations written for it are cleared again (upstream leaves
+/// them, and the next load of the module then fails on them).
+fn apply_to_coming(locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
     init_object_loaded(patch, obj).inspect_err(|err| {
         pr_warn!(
             "failed to initialize patch '{}' for module '{}' ({})\n",
             patch.name(),
-            module_name,
+            obj.display_name(),
             err.to_errno()
         )
     })?;
+    patch_coming(locked, patch, obj).inspect_err(|_| reloc::clear_object_relocs(patch, obj))
+}
+
+/// The callbacks and the patching of [`apply_to_coming`].
+fn patch_coming(_locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
+    let module_name = obj.display_name();
     pr_notice!(
         "applying patch '{}' to loading module '{}'\n",
         patch.name(),

@@ -90,6 +90,19 @@ build_ext() { # name source-dir
 build_ext test_modules "$srctree/tools/testing/selftests/livepatch/test_modules"
 if [[ -d $repo/tools/testing/selftests/livepatch/klp_rs_modules ]]; then
 	build_ext klp_rs_modules "$repo/tools/testing/selftests/livepatch/klp_rs_modules"
+	# Livepatch relocations: host/klp-convert rewrites the modules that
+	# klp-convert.list names, with the options given there (a module it
+	# converted already is left alone).
+	convert_list=$ext/klp_rs_modules/klp-convert.list
+	if [[ -f $convert_list ]]; then
+		(cd "$repo" && cargo build --release --offline --quiet -p klp-convert)
+		klp_convert=${CARGO_TARGET_DIR:-$repo/target}/release/klp-convert
+		while read -r mod opts; do
+			[[ -z $mod || $mod == '#'* ]] && continue
+			# shellcheck disable=SC2086 # the options are separate words
+			"$klp_convert" $opts "$ext/klp_rs_modules/$mod.ko"
+		done <"$convert_list"
+	fi
 fi
 
 # User-space helper of test-syscall.sh, static for the initramfs.

@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
+/* klp-rs selftest: a livepatch symbol name whose position is not a number */
+#define KLP_RS_BAD_SYM ".klp.sym.vmlinux.saved_command_line,x"
+#include "test_klp_rs_reloc_bad.h"

@@ -3,13 +3,14 @@
 #   make shell   build, boot to an interactive shell in the guest
 #   make check   every test; ends with "N passed, N failed"
 #   make bench   benchmarks on the C and the Rust core, side by side
+#   make fuzz    fuzz the livepatch name parsers (FUZZ_SECONDS=60)
 # Knobs: KLP_IMPL=rust|c  KLP_CACHE=dir  TESTS=a.sh,b.sh  KLP_DEBUG=1
 
 export KLP_IMPL ?= rust
 export KLP_CACHE ?= $(HOME)/.cache/klp-rs
 H := harness
 
-.PHONY: all deps tree kernel run shell check bench clean
+.PHONY: all deps tree kernel run shell check bench fuzz clean
 
 all: kernel
 
@@ -33,6 +34,9 @@ check:
 
 bench:
 	@$(H)/bench.sh
+
+fuzz:
+	@$(H)/fuzz.sh
 
 clean:
 	rm -rf "$(KLP_CACHE)/$(KLP_IMPL)" "$(KLP_CACHE)/$(KLP_IMPL)-debug"

@@ -16,6 +16,7 @@
 # script at the first test that fails.
 
 . $(dirname $0)/functions.sh
+. $(dirname $0)/klp-rs-functions.sh
 
 MOD_BAD=test_klp_rs_bad
 ORIG_CMDLINE=$(cat /proc/cmdline)
@@ -23,33 +24,7 @@ PATCHED_CMDLINE="$MOD_BAD: this has been live patched"
 
 setup_config
 
-# teardown(module...) - on the way out, whatever the outcome, leave none
-# of these patches loaded: a test that failed half-way would otherwise
-# leave them to the tests after it
-function teardown() {
-	local mod dir i
-	for mod in "$@"; do
-		dir=$SYSFS_KLP_DIR/$mod
-		if [[ -e "$dir" && "$(cat "$dir/enabled" 2>/dev/null)" == 1 ]]; then
-			echo 0 >"$dir/enabled" 2>/dev/null
-		fi
-		for ((i = 0; i < 300; i++)); do
-			[[ -e "$dir" ]] || break
-			sleep .1
-		done
-		for ((i = 0; i < 100; i++)); do
-			[[ "$(cat /sys/module/$mod/refcnt 2>/dev/null)" == 0 ]] && break
-			sleep .1
-		done
-		[[ -e /sys/module/$mod ]] && rmmod "$mod" 2>/dev/null
-	done
-}
 trap 'teardown $MOD_BAD; cleanup' EXIT INT TERM HUP
-
-fail() {
-	echo -e "FAIL: $1\n"
-	die "livepatch kselftest(s) failed"
-}
 
 # snapshot() - what a refused livepatch must not change
 function snapshot() {
@@ -71,14 +46,6 @@ function expect_unchanged() {
 		fail "state changed:\n$(diff -u --label before --label after <(echo "$BEFORE") <(echo "$after"))"
 	[[ ! -e /sys/module/$MOD_BAD ]] || fail "/sys/module/$MOD_BAD is left behind"
 	[[ "$(cat /proc/cmdline)" == "$ORIG_CMDLINE" ]] || fail "/proc/cmdline is patched"
-}
-
-# expect_no_stack_dump() - no stack dump or warning since start_test
-function expect_no_stack_dump() {
-	local dump
-	dump=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
-	       grep -e 'Call Trace' -e 'cut here' -e 'WARNING:' -e 'BUG:')
-	[[ -z "$dump" ]] || fail "the kernel dumped a stack:\n$dump"
 }
 
 # refused(flaw) - load the module with that flaw; it must fail and change nothing

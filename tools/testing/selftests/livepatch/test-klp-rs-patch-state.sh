@@ -4,15 +4,11 @@
 # which the upstream scripts never read.
 
 . $(dirname $0)/functions.sh
+. $(dirname $0)/klp-rs-functions.sh
 
 MOD_LIVEPATCH=test_klp_livepatch
 
 setup_config
-
-fail() {
-	echo -e "FAIL: $1\n"
-	die "livepatch kselftest(s) failed"
-}
 
 # expect_state(pid, value) - /proc/<pid>/patch_state must read value
 function expect_state() {

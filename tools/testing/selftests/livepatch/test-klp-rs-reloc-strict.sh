@@ -10,40 +10,9 @@
 #   klp-rs names the section and the relocation before getting there
 
 . $(dirname $0)/functions.sh
+. $(dirname $0)/klp-rs-functions.sh
 
 setup_config
-
-fail() {
-	echo -e "FAIL: $1\n"
-	die "livepatch kselftest(s) failed"
-}
-
-# leftovers() - what a refused module must leave as it was
-function leftovers() {
-	ls $SYSFS_KLP_DIR
-	cat /proc/modules
-}
-
-# refuse(module, error) - loading module must fail with error, as kmod's
-# insmod words it (EINVAL: "Invalid parameters", ENOEXEC: "Invalid module
-# format"), and leave no patch or module behind
-function refuse() {
-	local mod="$1" before after
-	before=$(leftovers)
-	log "% insmod test_modules/$mod.ko"
-	ret=$(insmod "test_modules/$mod.ko" 2>&1)
-	if [[ -z "$ret" ]]; then
-		[[ -e $SYSFS_KLP_DIR/$mod ]] && disable_lp "$mod"
-		unload_lp "$mod"
-		fail "$mod unexpectedly loaded"
-	fi
-	log "$ret"
-	[[ "$ret" == "insmod: ERROR: could not insert module test_modules/$mod.ko: $2" ]] ||
-		fail "loading $mod: '$ret', expected error '$2'"
-	after=$(leftovers)
-	[[ "$before" == "$after" ]] ||
-		fail "refusing $mod left something behind:$(diff <(echo "$before") <(echo "$after"))"
-}
 
 
 start_test "a relocation section for an object the patch does not patch"

@@ -14,6 +14,7 @@
 # klp-rs makes are in test-klp-rs-reloc-strict.sh.
 
 . $(dirname $0)/functions.sh
+. $(dirname $0)/klp-rs-functions.sh
 
 MOD_VMLINUX=test_klp_rs_reloc_vmlinux
 MOD_TARGET=test_klp_rs_reloc_target
@@ -23,11 +24,6 @@ MOD_FILLER=test_klp_callbacks_mod
 PROBE=/sys/module/$MOD_TARGET/parameters/probe
 
 setup_config
-
-fail() {
-	echo -e "FAIL: $1\n"
-	die "livepatch kselftest(s) failed"
-}
 
 # kallsyms_addr(name, [module]) - set addr to the address /proc/kallsyms
 # gives name (in module, else in vmlinux), which must be there exactly once
@@ -54,33 +50,6 @@ function expect_target() {
 	kallsyms_addr test_klp_rs_reloc_target_secret $MOD_TARGET
 	expect_file $PROBE "patched secret=$1 mix=$((700 + $1)) addr=$addr"
 	expect_file $SYSFS_KLP_DIR/$MOD_PATCH/$MOD_TARGET/patched 1
-}
-
-# leftovers() - what a refused module must leave as it was
-function leftovers() {
-	ls $SYSFS_KLP_DIR
-	cat /proc/modules
-}
-
-# refuse(module, error) - loading module must fail with error, as kmod's
-# insmod words it (EINVAL: "Invalid parameters", ENOEXEC: "Invalid module
-# format"), and leave no patch or module behind
-function refuse() {
-	local mod="$1" before after
-	before=$(leftovers)
-	log "% insmod test_modules/$mod.ko"
-	ret=$(insmod "test_modules/$mod.ko" 2>&1)
-	if [[ -z "$ret" ]]; then
-		[[ -e $SYSFS_KLP_DIR/$mod ]] && disable_lp "$mod"
-		unload_lp "$mod"
-		fail "$mod unexpectedly loaded"
-	fi
-	log "$ret"
-	[[ "$ret" == "insmod: ERROR: could not insert module test_modules/$mod.ko: $2" ]] ||
-		fail "loading $mod: '$ret', expected error '$2'"
-	after=$(leftovers)
-	[[ "$before" == "$after" ]] ||
-		fail "refusing $mod left something behind:$(diff <(echo "$before") <(echo "$after"))"
 }
 
 # log_load(patch), log_disable(patch) - the kernel log of load_lp and

@@ -4,16 +4,12 @@
 # order: each removal uncovers the one below, down to the original.
 
 . $(dirname $0)/functions.sh
+. $(dirname $0)/klp-rs-functions.sh
 
 MOD_A=test_klp_rs_stack_a
 MOD_B=test_klp_rs_stack_b
 
 setup_config
-
-fail() {
-	echo -e "FAIL: $1\n"
-	die "livepatch kselftest(s) failed"
-}
 
 # expect_cmdline(text) - /proc/cmdline must read text
 function expect_cmdline() {

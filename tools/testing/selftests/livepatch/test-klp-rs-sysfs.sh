@@ -17,6 +17,7 @@
 # test-klp-rs-signal.sh.
 
 . $(dirname $0)/functions.sh
+. $(dirname $0)/klp-rs-functions.sh
 
 MOD_LIVEPATCH=test_klp_livepatch
 LP_DIR=$SYSFS_KLP_DIR/$MOD_LIVEPATCH
@@ -24,46 +25,13 @@ PATCHED_CMDLINE="$MOD_LIVEPATCH: this has been live patched"
 
 setup_config
 
-# teardown(module...) - on the way out, whatever the outcome, leave none
-# of these patches loaded: a test that failed half-way would otherwise
-# leave them to the tests after it
-function teardown() {
-	local mod dir i
-	for mod in "$@"; do
-		dir=$SYSFS_KLP_DIR/$mod
-		if [[ -e "$dir" && "$(cat "$dir/enabled" 2>/dev/null)" == 1 ]]; then
-			echo 0 >"$dir/enabled" 2>/dev/null
-		fi
-		for ((i = 0; i < 300; i++)); do
-			[[ -e "$dir" ]] || break
-			sleep .1
-		done
-		for ((i = 0; i < 100; i++)); do
-			[[ "$(cat /sys/module/$mod/refcnt 2>/dev/null)" == 0 ]] && break
-			sleep .1
-		done
-		[[ -e /sys/module/$mod ]] && rmmod "$mod" 2>/dev/null
-	done
-}
-
 PAYLOAD_DIR=$(mktemp -d)
 trap 'rm -rf "$PAYLOAD_DIR"; teardown $MOD_LIVEPATCH; cleanup' EXIT INT TERM HUP
-
-fail() {
-	echo -e "FAIL: $1\n"
-	die "livepatch kselftest(s) failed"
-}
 
 # read_value(path) - the first line of path into $value, without a fork
 function read_value() {
 	value=
 	IFS= read -r value 2>/dev/null <"$1" || [[ -n "$value" ]] || value="<unreadable>"
-}
-
-# expect_value(path, value) - path must read value now
-function expect_value() {
-	read_value "$1"
-	[[ "$value" == "$2" ]] || fail "$1 is '$value', expected '$2'"
 }
 
 # expect_state() - the patch is loaded, enabled and done, as if untouched
@@ -75,14 +43,6 @@ function expect_state() {
 	expect_value "$LP_DIR/stack_order" 1
 	expect_value /proc/cmdline "$PATCHED_CMDLINE"
 	expect_value /proc/$$/patch_state -1
-}
-
-# expect_no_stack_dump() - no stack dump or warning since start_test
-function expect_no_stack_dump() {
-	local dump
-	dump=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
-	       grep -e 'Call Trace' -e 'cut here' -e 'WARNING:' -e 'BUG:')
-	[[ -z "$dump" ]] || fail "the kernel dumped a stack:\n$dump"
 }
 
 # errno_of(text) - the errno name for a strerror() text into $result

@@ -11,6 +11,7 @@
 # last call returned.
 
 . $(dirname $0)/functions.sh
+. $(dirname $0)/klp-rs-functions.sh
 
 MOD_TARGET=test_klp_rs_busy
 MOD_LIVEPATCH=test_klp_rs_busy_patch
@@ -19,21 +20,10 @@ LP_DIR=$SYSFS_KLP_DIR/$MOD_LIVEPATCH
 
 setup_config
 
-fail() {
-	echo -e "FAIL: $1\n"
-	die "livepatch kselftest(s) failed"
-}
-
 # read_value(path) - the first line of path into $value, without a fork
 function read_value() {
 	value=
 	IFS= read -r value <"$1" 2>/dev/null || [[ -n "$value" ]] || value="<unreadable>"
-}
-
-# expect_value(path, value) - path must read value now
-function expect_value() {
-	read_value "$1"
-	[[ "$value" == "$2" ]] || fail "$1 is '$value', expected '$2'"
 }
 
 # wait_value(path, value, seconds) - path must come to read value in time

@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers shared by klp-rs' own selftests (test-klp-rs-*.sh), sourced after
+# upstream's functions.sh.
+
+fail() {
+	echo -e "FAIL: $1\n"
+	die "livepatch kselftest(s) failed"
+}
+
+# teardown(module...) - on the way out, whatever the outcome, leave none
+# of these patches loaded: a test that failed half-way would otherwise
+# leave them to the tests after it
+function teardown() {
+	local mod dir i
+	for mod in "$@"; do
+		dir=$SYSFS_KLP_DIR/$mod
+		if [[ -e "$dir" && "$(cat "$dir/enabled" 2>/dev/null)" == 1 ]]; then
+			echo 0 >"$dir/enabled" 2>/dev/null
+		fi
+		for ((i = 0; i < 300; i++)); do
+			[[ -e "$dir" ]] || break
+			sleep .1
+		done
+		for ((i = 0; i < 100; i++)); do
+			[[ "$(cat /sys/module/$mod/refcnt 2>/dev/null)" == 0 ]] && break
+			sleep .1
+		done
+		[[ -e /sys/module/$mod ]] && rmmod "$mod" 2>/dev/null
+	done
+}
+
+# expect_no_stack_dump() - no stack dump or warning since start_test
+function expect_no_stack_dump() {
+	local dump
+	dump=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
+	       grep -e 'Call Trace' -e 'cut here' -e 'WARNING:' -e 'BUG:')
+	[[ -z "$dump" ]] || fail "the kernel dumped a stack:\n$dump"
+}
+
+# expect_value(path, value) - path must read value now
+function expect_value() {
+	read_value "$1"
+	[[ "$value" == "$2" ]] || fail "$1 is '$value', expected '$2'"
+}
+
+# leftovers() - what a refused module must leave as it was
+function leftovers() {
+	ls $SYSFS_KLP_DIR
+	cat /proc/modules
+}
+
+# refuse(module, error) - loading module must fail with error, as kmod's
+# insmod words it (EINVAL: "Invalid parameters", ENOEXEC: "Invalid module
+# format"), and leave no patch or module behind
+function refuse() {
+	local mod="$1" before after
+	before=$(leftovers)
+	log "% insmod test_modules/$mod.ko"
+	ret=$(insmod "test_modules/$mod.ko" 2>&1)
+	if [[ -z "$ret" ]]; then
+		[[ -e $SYSFS_KLP_DIR/$mod ]] && disable_lp "$mod"
+		unload_lp "$mod"
+		fail "$mod unexpectedly loaded"
+	fi
+	log "$ret"
+	[[ "$ret" == "insmod: ERROR: could not insert module test_modules/$mod.ko: $2" ]] ||
+		fail "loading $mod: '$ret', expected error '$2'"
+	after=$(leftovers)
+	[[ "$before" == "$after" ]] ||
+		fail "refusing $mod left something behind:$(diff <(echo "$before") <(echo "$after"))"
+}

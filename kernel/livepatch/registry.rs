@@ -84,7 +84,8 @@ impl Iterator for Patches<'_> {
     }
 }
 
-fn to_errno(result: Result) -> c_int {
+/// What a C entry point returns for `result`: 0 or a negative errno.
+pub(crate) fn to_errno(result: Result) -> c_int {
     match result {
         Ok(()) => 0,
         Err(err) => err.to_errno(),

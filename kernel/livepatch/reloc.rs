@@ -26,16 +26,15 @@ const SHF_RELA_LIVEPATCH: u64 = bindings::SHF_RELA_LIVEPATCH as u64;
 const SHN_LIVEPATCH: u16 = bindings::SHN_LIVEPATCH as u16;
 
 /// A livepatch module's ELF data, as the loader (or `klp_info`) gives it.
-struct Elf<'a> {
+struct Elf {
     module: ModRef,
     sechdrs: *mut Elf64_Shdr,
     shstrtab: *const c_char,
     strtab: *const c_char,
     symndx: usize,
-    _life: core::marker::PhantomData<&'a ()>,
 }
 
-impl Elf<'_> {
+impl Elf {
     fn section(&self, index: usize) -> &Elf64_Shdr {
         // SAFETY: indices come from the ELF data the loader validated
         // (`e_shnum` bounds every index we use: a section's own, its
@@ -94,7 +93,7 @@ fn section_object(name: &CStr) -> Result<&[u8]> {
 }
 
 /// Resolves the symbols of one section into the symbol table.
-fn resolve_symbols(elf: &Elf<'_>, shdr: &Elf64_Shdr, sec_object: &[u8]) -> Result {
+fn resolve_symbols(elf: &Elf, shdr: &Elf64_Shdr, sec_object: &[u8]) -> Result {
     let sec_vmlinux = sec_object == b"vmlinux";
     let section_name = elf.section_name(shdr);
     for (index, rela) in elf.relas(shdr).iter().enumerate() {
@@ -153,7 +152,7 @@ fn c_string<'a>(buf: &'a mut [u8], bytes: &[u8]) -> Result<&'a CStr> {
 
 /// Applies or clears section `secndx` if it is for `object` (`None`:
 /// vmlinux), as `klp_write_section_relocs()`.
-fn write_section(elf: &Elf<'_>, secndx: usize, object: Option<&CStr>, apply: bool) -> Result {
+fn write_section(elf: &Elf, secndx: usize, object: Option<&CStr>, apply: bool) -> Result {
     let shdr = elf.section(secndx);
     let name = elf.section_name(shdr);
     let sec_object = section_object(name)?;
@@ -213,24 +212,19 @@ pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
         shstrtab,
         strtab,
         symndx: symndx as usize,
-        _life: core::marker::PhantomData,
     };
     // SAFETY: NULL or a NUL-terminated module name (caller's contract).
     let object = (!objname.is_null()).then(|| unsafe { CStr::from_char_ptr(objname) });
-    match write_section(&elf, secndx as usize, object, true) {
-        Ok(()) => 0,
-        Err(err) => err.to_errno(),
-    }
+    crate::registry::to_errno(write_section(&elf, secndx as usize, object, true))
 }
 
-fn elf_of(info: &KlpInfo, module: ModRef) -> Elf<'_> {
+fn elf_of(info: &KlpInfo, module: ModRef) -> Elf {
     Elf {
         module,
         sechdrs: info.sechdrs(),
         shstrtab: info.secstrings(),
         strtab: info.strtab(),
         symndx: info.symndx() as usize,
-        _life: core::marker::PhantomData,
     }
 }
 

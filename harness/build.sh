@@ -15,6 +15,8 @@ impl=${KLP_IMPL:-rust}
 debug=${KLP_DEBUG:-0}
 jobs=${KLP_JOBS:-$(nproc)}
 export PATH="$HOME/.cargo/bin:$PATH"
+# shellcheck source=harness/toolchain.sh
+. "$here/toolchain.sh"
 
 case $impl in rust | c) ;; *) echo "build: KLP_IMPL must be rust or c, not '$impl'" >&2; exit 2 ;; esac
 flavour=$impl
@@ -34,7 +36,7 @@ fi
 out=$cache/$flavour/build
 ext=$cache/$flavour/ext
 mkdir -p "$out" "$ext"
-kmake=(make -C "$srctree" O="$out" LLVM=-19 -j"$jobs" -s)
+kmake=(make -C "$srctree" O="$out" LLVM=-"$KLP_LLVM_VERSION" -j"$jobs" -s)
 
 # Configuration: regenerate only when a fragment changed, so the build stays
 # incremental; then insist that every option asked for is really set.

@@ -4,9 +4,13 @@
 set -euo pipefail
 
 BINDGEN_VERSION=0.73.2
+# shellcheck source=harness/toolchain.sh
+. "$(dirname "$0")/toolchain.sh"
+V=$KLP_LLVM_VERSION
 
 apt_pkgs=(
-	clang-19 lld-19 llvm-19 libclang-19-dev
+	# LLVM 22 is in bookworm-security, which the machine's sources list.
+	"clang-$V" "lld-$V" "llvm-$V" "libclang-$V-dev"
 	qemu-system-x86 busybox-static bash-static
 	flex bison bc libelf-dev libssl-dev cpio kmod xz-utils zstd
 	rsync dwarves make gcc libc6-dev python3

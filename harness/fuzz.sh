@@ -14,6 +14,8 @@ set -euo pipefail
 CARGO_FUZZ_VERSION=0.13.2
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=harness/toolchain.sh
+. "$here/toolchain.sh"
 fuzz=$(cd "$here/../host/fuzz" && pwd)
 seconds=${FUZZ_SECONDS:-60}
 target=klp_names
@@ -59,18 +61,18 @@ echo "fuzz: ${execs:-?} executions at ${rate:-?}/s in ${seconds}s; ${done_line:-
 
 if [[ ${FUZZ_COVERAGE:-0} == 1 ]]; then
 	# cargo-fuzz merges the profiles with the toolchain's llvm-tools, which
-	# cannot be fetched here; Debian's llvm-19 (harness/deps.sh) reads them.
-	if ! command -v llvm-cov-19 >/dev/null; then
-		echo "fuzz: no llvm-cov-19 for coverage; run make deps"
+	# cannot be fetched here; Debian's LLVM (harness/toolchain.sh) reads them.
+	if ! command -v llvm-cov-$KLP_LLVM_VERSION >/dev/null; then
+		echo "fuzz: no llvm-cov-$KLP_LLVM_VERSION for coverage; run make deps"
 		exit 1
 	fi
 	cov=coverage/$target
 	rm -rf "$cov"
 	cargo "+$toolchain" fuzz coverage --fuzz-dir "$fuzz" --sanitizer none "$target" \
 		"corpus/$target" >"$fuzz/target/coverage-$target.log" 2>&1 || true
-	llvm-profdata-19 merge -sparse "$cov"/raw/*.profraw -o "$cov/merged.profdata"
+	llvm-profdata-$KLP_LLVM_VERSION merge -sparse "$cov"/raw/*.profraw -o "$cov/merged.profdata"
 	bin=target/x86_64-unknown-linux-gnu/coverage/x86_64-unknown-linux-gnu/release/$target
-	llvm-cov-19 report "$bin" -instr-profile="$cov/merged.profdata" |
+	llvm-cov-$KLP_LLVM_VERSION report "$bin" -instr-profile="$cov/merged.profdata" |
 		grep -E 'klp_names\.rs|names_model\.rs' |
 		awk '{printf "fuzz: coverage of %s: regions %s of %s, functions %s, lines %s of %s\n", $1, $4, $2, $7, $10, $8}'
 fi

@@ -8,6 +8,8 @@ repo=$(cd "$here/.." && pwd)
 cache=${KLP_CACHE:-$HOME/.cache/klp-rs}
 impl=${KLP_IMPL:-rust}
 export PATH="$HOME/.cargo/bin:$PATH"
+# shellcheck source=harness/toolchain.sh
+. "$here/toolchain.sh"
 mkdir -p "$cache"
 results=$(mktemp "${TMPDIR:-/tmp}/klp-results.XXXXXX")
 trap 'rm -f "$results"' EXIT
@@ -51,6 +53,9 @@ if [[ -f $repo/kernel/livepatch/klp.rs && -z ${TESTS:-} ]]; then
 	fi
 fi
 
+# The harness itself: reading results from a console log with binary bytes.
+[[ -z ${TESTS:-} ]] && "$here/test-results.sh" >>"$results"
+
 # 2. The kernel and modules.
 echo "== build ($impl)"
 if ! "$here/build.sh" >"$cache/last-build.log" 2>&1; then
@@ -65,6 +70,10 @@ echo "PASS kernel-build" >>"$results"
 # 3. Guest tests: the upstream selftests, unmodified, then the project's own.
 if [[ -n ${TESTS:-} ]]; then
 	read -ra tests <<<"${TESTS//,/ }"
+	for i in "${!tests[@]}"; do
+		[[ ${tests[i]} == boot-* ]] && unset 'tests[i]'
+	done
+	tests=("${tests[@]}")
 else
 	tests=(test-livepatch.sh test-callbacks.sh test-shadow-vars.sh test-state.sh
 		test-ftrace.sh test-sysfs.sh test-syscall.sh test-kprobe.sh)
@@ -72,7 +81,22 @@ else
 		[[ -f $t ]] && tests+=("$(basename "$t")")
 	done
 fi
-echo "== guest: ${tests[*]}"
-KLP_RESULTS=$results "$here/run-guest.sh" check "${tests[@]}"
+if ((${#tests[@]})); then
+	echo "== guest: ${tests[*]}"
+	KLP_RESULTS=$results "$here/run-guest.sh" check "${tests[@]}"
+fi
+
+# 4. One short boot per init step of the Rust core, failed on purpose
+# (livepatch.test_fail_init=N): what the exported functions do after an
+# init that stopped there. The C core has no such parameter.
+init_failure=boot-klp-rs-init-failure.sh
+if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$init_failure,* ) ]]; then
+	for step in 1 2 3 4 5; do
+		echo "== guest: $init_failure, init step $step failed"
+		KLP_RESULTS=$results KLP_APPEND="livepatch.test_fail_init=$step" \
+			KLP_RESULT_SUFFIX=":step$step" KLP_BOOT_TIMEOUT=300 \
+			"$here/run-guest.sh" check "$init_failure"
+	done
+fi
 
 summary

@@ -11,6 +11,8 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=harness/results.sh
+. "$here/results.sh"
 cache=${KLP_CACHE:-$HOME/.cache/klp-rs}
 impl=${KLP_IMPL:-rust}
 flavour=$impl
@@ -53,6 +55,9 @@ joined=$(IFS=,; echo "${tests[*]}")
 append="console=ttyS0 panic=-1 loglevel=5 klp.mode=$mode"
 [[ -n $joined ]] && append="$append klp.tests=$joined"
 [[ -n ${KLP_TEST_TIMEOUT:-} ]] && append="$append klp.timeout=$KLP_TEST_TIMEOUT"
+# More kernel parameters for this boot (KLP_APPEND); KLP_RESULT_SUFFIX tells
+# its results from another boot's of the same test.
+[[ -n ${KLP_APPEND:-} ]] && append="$append $KLP_APPEND"
 qemu=(qemu-system-x86_64 "${accel[@]}" -m "${KLP_MEM:-1G}" -smp "${KLP_SMP:-2}"
 	-nographic -no-reboot -kernel "$bzimage" -initrd "$initrd" -append "$append")
 
@@ -79,7 +84,7 @@ timeout -k 10 "$limit" "${qemu[@]}" </dev/null 2>&1 | tee "$log" |
 qemu_rc=${PIPESTATUS[0]}
 tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
 
-if ! grep -q '^KLP-DONE' "$log"; then
+if ! guest_finished "$log"; then
 	if [[ $qemu_rc == 124 || $qemu_rc == 137 ]]; then
 		echo "run-guest: guest killed after ${limit}s; last console lines:"
 	else
@@ -92,16 +97,7 @@ else
 fi
 
 if [[ $mode == check ]]; then
-	results=${KLP_RESULTS:-/dev/null}
-	for t in "${tests[@]}"; do
-		line=$(grep -E "^KLP-RESULT $t (PASS|FAIL)" "$log" | tail -n1)
-		if [[ -z $line ]]; then
-			echo "FAIL $t no result from the guest" >>"$results"
-		else
-			read -r name verdict why <<<"${line#KLP-RESULT }"
-			echo "$verdict $name${why:+ $why}" >>"$results"
-		fi
-	done
+	collect_results "$log" "${KLP_RESULT_SUFFIX:-}" "${tests[@]}" >>"${KLP_RESULTS:-/dev/null}"
 	echo "run-guest: console log: $log"
 fi
 

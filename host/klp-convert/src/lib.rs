@@ -20,6 +20,7 @@ pub const SHF_INFO_LINK: u64 = 0x40;
 pub const SHF_RELA_LIVEPATCH: u64 = 0x0010_0000;
 pub const SHN_UNDEF: u16 = 0;
 pub const SHN_LIVEPATCH: u16 = 0xff20;
+pub const SHT_PROGBITS: u32 = 1;
 pub const SHT_SYMTAB: u32 = 2;
 pub const SHT_STRTAB: u32 = 3;
 pub const SHT_RELA: u32 = 4;
@@ -104,6 +105,27 @@ pub struct Options {
     pub section_objects: Vec<ObjectMap>,
     /// Give every converted relocation this type (tests of the loader).
     pub set_type: Option<u32>,
+    /// Give every created section this `sh_info` (its target section):
+    /// tests of the core's checks of relocation section headers.
+    pub set_info: Option<SectionRef>,
+    /// Place every created section at an odd address once loaded, behind a
+    /// one-byte allocated pad: tests of the core's alignment checks.
+    pub misalign: bool,
+}
+
+/// A section given on the command line: by index, or by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionRef {
+    Index(u32),
+    Name(String),
+}
+
+impl SectionRef {
+    /// A number is an index; anything else a name.
+    pub fn parse(text: &str) -> Self {
+        text.parse()
+            .map_or_else(|_| SectionRef::Name(text.to_string()), SectionRef::Index)
+    }
 }
 
 impl Options {
@@ -544,6 +566,16 @@ pub fn convert(data: &[u8], opts: &Options) -> Result<Outcome, Error> {
     let existing: Vec<&[u8]> = (1..elf.shdrs.len())
         .map(|i| elf.section_name(i))
         .collect::<Result<_, _>>()?;
+    let set_info = match &opts.set_info {
+        None => None,
+        Some(SectionRef::Index(index)) => Some(*index),
+        Some(SectionRef::Name(wanted)) => Some(
+            (1..elf.shdrs.len())
+                .find(|&i| existing[i - 1] == wanted.as_bytes())
+                .ok_or_else(|| Error(format!("--set-info: no section '{wanted}'")))?
+                as u32,
+        ),
+    };
     let mut sections = Vec::new();
     for g in &groups {
         let mut name = RELA_PREFIX.to_vec();
@@ -559,6 +591,24 @@ pub fn convert(data: &[u8], opts: &Options) -> Result<Outcome, Error> {
                 show(&name)
             ));
         }
+        if opts.misalign {
+            // One byte, 8-aligned: the section after it lands at 8k + 1.
+            align(&mut out, 8);
+            shdrs.push(Shdr {
+                name: u32::try_from(names.len()).or_else(|_| fail("section names too long"))?,
+                kind: SHT_PROGBITS,
+                flags: SHF_ALLOC,
+                addr: 0,
+                offset: out.len() as u64,
+                size: 1,
+                link: 0,
+                info: 0,
+                addralign: 8,
+                entsize: 0,
+            });
+            out.push(0);
+            names.extend_from_slice(b".klp_rs_pad\0");
+        }
         align(&mut out, 8);
         shdrs.push(Shdr {
             name: u32::try_from(names.len()).or_else(|_| fail("section names too long"))?,
@@ -570,8 +620,8 @@ pub fn convert(data: &[u8], opts: &Options) -> Result<Outcome, Error> {
             offset: out.len() as u64,
             size: g.relas.len() as u64,
             link: symtab as u32,
-            info: g.target,
-            addralign: 8,
+            info: set_info.unwrap_or(g.target),
+            addralign: if opts.misalign { 1 } else { 8 },
             entsize: RELA_SIZE as u64,
         });
         out.extend_from_slice(&g.relas);

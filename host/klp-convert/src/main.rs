@@ -1,6 +1,6 @@
 //! klp-convert: see `--help`.
 
-use klp_convert::{convert, ObjectMap, Options};
+use klp_convert::{convert, ObjectMap, Options, SectionRef};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::{env, fs};
@@ -35,6 +35,11 @@ Options:
                          match wins
       --set-type N       give every converted relocation type N (e.g. 9,
                          R_X86_64_GOTPCREL, which the kernel refuses)
+      --set-info N|NAME  give every created section sh_info N, or the index
+                         of section NAME, as its target (e.g. 65000, 0 or
+                         .symtab, which the kernel must refuse)
+      --misalign         place every created section at an odd address
+                         once loaded, behind a one-byte SHF_ALLOC pad
   -v, --verbose          tell what was converted
   -h, --help             show this help
 
@@ -83,6 +88,8 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .map_err(|_| format!("--set-type: '{v}' is not a number"))?;
                 args.opts.set_type = Some(n);
             }
+            "--set-info" => args.opts.set_info = Some(SectionRef::parse(&value(&mut it)?)),
+            "--misalign" => args.opts.misalign = true,
             "--" => args.inputs.extend(it.by_ref().map(PathBuf::from)),
             _ if arg.starts_with('-') && arg.len() > 1 => {
                 return Err(format!("unknown option {arg}"))

@@ -407,6 +407,41 @@ fn set_type_rewrites_only_converted_relocations() {
 }
 
 #[test]
+fn set_info_and_misalign_break_only_the_created_headers() {
+    let by_index = Options {
+        set_info: Some(SectionRef::Index(65000)),
+        ..Options::default()
+    };
+    let img = image(&sample(), &by_index);
+    assert_eq!(section(&img, ".klp.rela.vmlinux..text").0.info, 65000);
+    assert_ne!(section(&img, ".rela.text").0.info, 65000);
+
+    let by_name = Options {
+        set_info: Some(SectionRef::parse(".symtab")),
+        ..Options::default()
+    };
+    let img = image(&sample(), &by_name);
+    let symtab = Elf::parse(&img).unwrap().symtab().unwrap() as u32;
+    assert_eq!(section(&img, ".klp.rela.vmlinux..text").0.info, symtab);
+    let missing = Options {
+        set_info: Some(SectionRef::parse(".no_such")),
+        ..Options::default()
+    };
+    assert!(err(&sample(), &missing).contains("no section '.no_such'"));
+
+    let misalign = Options {
+        misalign: true,
+        ..Options::default()
+    };
+    let img = image(&sample(), &misalign);
+    let (pad, _) = section(&img, ".klp_rs_pad");
+    let (klp, relas) = section(&img, ".klp.rela.vmlinux..text");
+    assert_eq!((pad.size, pad.addralign, pad.flags), (1, 8, SHF_ALLOC));
+    assert_eq!(klp.addralign, 1);
+    assert_eq!(relas.len(), 2);
+}
+
+#[test]
 fn targets_livepatch_cannot_write_later_are_refused() {
     let not_alloc = module(&[(SAVED, 0)], &[(COMMENT, vec![rela(0, 2, R_64, 0)])]);
     assert!(err(&not_alloc, &Options::default()).contains("not loaded into memory"));
@@ -450,8 +485,11 @@ fn damaged_input_is_refused_without_panicking() {
 /// the selftest modules use, checked with binutils' readelf if present.
 #[test]
 fn converts_what_clang_emits() {
-    let Some(cc) = ["clang-19", "clang"]
+    // The harness's clang (harness/toolchain.sh exports its version).
+    let versioned = std::env::var("KLP_LLVM_VERSION").map(|v| format!("clang-{v}"));
+    let Some(cc) = versioned
         .into_iter()
+        .chain(["clang".to_string()])
         .find(|cc| Command::new(cc).arg("--version").output().is_ok())
     else {
         eprintln!("no clang: skipped");

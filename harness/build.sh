@@ -105,6 +105,15 @@ if [[ -d $repo/tools/testing/selftests/livepatch/klp_rs_modules ]]; then
 			"$klp_convert" $opts "$ext/klp_rs_modules/$mod.ko"
 		done <"$convert_list"
 	fi
+	# A build of test_klp_rs_reloc_target that lacks the function
+	# test_klp_rs_reloc_mod_patch patches (the same module with that symbol
+	# renamed), for test-klp-rs-reloc-strict.sh.
+	target=$ext/klp_rs_modules/test_klp_rs_reloc_target
+	if [[ ! -f ${target}_noshow.ko || $target.ko -nt ${target}_noshow.ko ]]; then
+		"llvm-objcopy-$KLP_LLVM_VERSION" \
+			--redefine-sym test_klp_rs_reloc_target_show=test_klp_rs_reloc_target_shov \
+			"$target.ko" "${target}_noshow.ko"
+	fi
 fi
 
 # User-space helper of test-syscall.sh, static for the initramfs.

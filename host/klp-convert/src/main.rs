@@ -37,7 +37,7 @@ Options:
                          R_X86_64_GOTPCREL, which the kernel refuses)
       --set-info N|NAME  give every created section sh_info N, or the index
                          of section NAME, as its target (e.g. 65000, 0 or
-                         .symtab, which the kernel must refuse)
+                         .comment, which the kernel must refuse)
       --misalign         place every created section at an odd address
                          once loaded, behind a one-byte SHF_ALLOC pad
   -v, --verbose          tell what was converted

@@ -189,4 +189,31 @@ livepatch: object 'vmlinux' is listed twice in patch '$MOD_BAD'
 $INSMOD_ERR: Invalid parameters"
 expect_no_stack_dump
 
+
+# - a module object with a name and no functions, before the vmlinux object.
+#   Upstream walks the objects while either is set and refuses this with
+#   -EINVAL (silently); klp-rs names the object.
+
+start_test "an object without functions"
+
+refused no_funcs
+
+check_result "% insmod test_modules/$MOD_BAD.ko flaw=no_funcs
+livepatch: object 'test_klp_rs_reloc_target' of patch '$MOD_BAD' has no functions
+$INSMOD_ERR: Invalid parameters"
+expect_no_stack_dump
+
+
+# - a function with a replacement but no old_name: upstream refuses it
+#   with -EINVAL too, silently.
+
+start_test "a function without a name"
+
+refused no_old_name
+
+check_result "% insmod test_modules/$MOD_BAD.ko flaw=no_old_name
+livepatch: a function of object 'vmlinux' in patch '$MOD_BAD' has no old_name
+$INSMOD_ERR: Invalid parameters"
+expect_no_stack_dump
+
 exit 0

@@ -13,6 +13,8 @@
  *   dup_object   two objects both naming vmlinux
  *   no_new_func  a second function without a replacement
  *   pre_patch    the vmlinux pre-patch callback fails with -ENODEV
+ *   no_funcs     a module object without functions, before the good one
+ *   no_old_name  a second function with a replacement but no name
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -96,6 +98,13 @@ static struct klp_func funcs_no_new_func[] = {
 	}, { }
 };
 
+static struct klp_func funcs_no_old_name[] = {
+	GOOD_FUNC,
+	{
+		.new_func = livepatch_never_used,
+	}, { }
+};
+
 static int pre_patch_callback(struct klp_object *obj)
 {
 	pr_info("%s: vmlinux, returning -ENODEV\n", __func__);
@@ -123,6 +132,15 @@ static struct klp_object objs_ambiguous[] = { { .funcs = funcs_ambiguous }, { } 
 static struct klp_object objs_sympos[] = { { .funcs = funcs_sympos }, { } };
 static struct klp_object objs_dup_func[] = { { .funcs = funcs_dup_func }, { } };
 static struct klp_object objs_no_new_func[] = { { .funcs = funcs_no_new_func }, { } };
+
+static struct klp_object objs_no_old_name[] = { { .funcs = funcs_no_old_name }, { } };
+
+/* The array goes on past an object with a name but no functions. */
+static struct klp_object objs_no_funcs[] = {
+	{ .name = "test_klp_rs_reloc_target" },
+	{ .funcs = funcs_none },
+	{ }
+};
 
 static struct klp_object objs_dup_object[] = {
 	{ .funcs = funcs_none },
@@ -154,6 +172,8 @@ static const struct {
 	{ "dup_object", objs_dup_object },
 	{ "no_new_func", objs_no_new_func },
 	{ "pre_patch", objs_pre_patch },
+	{ "no_funcs", objs_no_funcs },
+	{ "no_old_name", objs_no_old_name },
 };
 
 static struct klp_patch patch = {

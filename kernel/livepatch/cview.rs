@@ -24,8 +24,8 @@ use crate::state_rules::StateVersion;
 /// The caller holds `klp_mutex` for as long as it uses the iterator and the
 /// patches it yields: the list and its patches change only under that mutex.
 pub(crate) unsafe fn installed_patches() -> Patches {
-    // SAFETY: `registry::patch_list()` is initialised before any patch can
-    // be installed, and its entries are the `list` members of installed
+    // SAFETY: `registry::patch_list()` is a list head initialised at
+    // compile time, and its entries are the `list` members of installed
     // patches (only `registry.rs` adds them); stable under `klp_mutex`
     // (caller's contract).
     Patches(unsafe {
@@ -592,15 +592,18 @@ impl PatchRef {
     }
 
     /// The objects of the module's static `objs` array (ended by an entry
-    /// without `funcs`), as opposed to [`PatchRef::objects`], the list the
-    /// core builds from them plus the dynamic ones.
+    /// with neither `funcs` nor `name`, as upstream's
+    /// `klp_for_each_object_static`), as opposed to [`PatchRef::objects`],
+    /// the list the core builds from them plus the dynamic ones. An object
+    /// without `funcs` is yielded: [`ObjRef::has_funcs`] tells.
     pub(crate) fn static_objects(self) -> impl Iterator<Item = ObjRef> {
         // SAFETY: valid (type invariant).
         let mut cur = unsafe { (*self.as_ptr()).objs };
         core::iter::from_fn(move || {
             // SAFETY: `cur` is NULL or within the module's array, not past
-            // its end marker: we stop at the entry without `funcs`.
-            if cur.is_null() || unsafe { (*cur).funcs.is_null() } {
+            // its end marker: we stop at the entry without `funcs` and
+            // `name`.
+            if cur.is_null() || unsafe { (*cur).funcs.is_null() && (*cur).name.is_null() } {
                 return None;
             }
             let obj = cur;
@@ -669,6 +672,13 @@ impl ObjRef {
     pub(crate) fn func_list(self) -> *mut bindings::list_head {
         // SAFETY: valid (type invariant); only the address is taken.
         unsafe { addr_of_mut!((*self.as_ptr()).func_list) }
+    }
+
+    /// Whether the object has a static `funcs` array (a module's object
+    /// without one is refused).
+    pub(crate) fn has_funcs(self) -> bool {
+        // SAFETY: valid (type invariant).
+        unsafe { !(*self.as_ptr()).funcs.is_null() }
     }
 
     /// The functions of the module's static `funcs` array, which ends with

@@ -40,28 +40,63 @@ module! {
     authors: ["klp-rs developers"],
     description: "Kernel live patching core",
     license: "GPL",
+    params: {
+        test_fail_init: u32 {
+            default: 0,
+            description: "Testing only: fail init step N (1 first, 2 sysfs, 3 layouts, 4 transition, 5 shadow)",
+        },
+    },
+}
+
+/// The init steps `livepatch.test_fail_init=` can fail on purpose, so that
+/// the selftests can see what every exported function does after an init
+/// that stopped there (1 stands for "the initcall has not run yet").
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+enum InitStep {
+    First = 1,
+    Sysfs = 2,
+    Layout = 3,
+    Transition = 4,
+    Shadow = 5,
+}
+
+/// `Err(EINVAL)` if the boot asked for `step` to fail.
+fn test_fail(step: InitStep) -> Result {
+    if module_parameters::test_fail_init.value() == step as u32 {
+        pr_err!("test_fail_init: failing init step {}\n", step as u32);
+        return Err(EINVAL);
+    }
+    Ok(())
 }
 
 struct Livepatch;
 
 impl kernel::Module for Livepatch {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // First and infallible: the module loader calls in for every module
-        // from now on, whatever fails below.
-        registry::init();
-        // Until these succeed no patch can be enabled: `klp_enable_patch`
-        // needs the sysfs root, and `klp_is_patch_compatible` refuses.
-        sysfs::init().inspect_err(|_| pr_err!("cannot create /sys/kernel/livepatch\n"))?;
-        layout::verify()
-            .inspect_err(|_| pr_err!("bindgen layouts differ from C: patching disabled\n"))?;
-        transition::init()
-            .inspect_err(|err| pr_err!("cannot set up transition work ({:?})\n", err))?;
+        // The registry's lock and list are static (`shim.c`): the module
+        // loader may call in before this runs, or after it failed.
+        test_fail(InitStep::First)?;
+        // Shadow variables need nothing else, so they come first: any
+        // module may use them, whatever fails below.
+        test_fail(InitStep::Shadow)?;
         shadow::init().inspect_err(|err| {
             pr_err!(
                 "cannot set up shadow variables ({:?}): every shadow allocation will fail\n",
                 err
             )
         })?;
+        // Until these succeed no patch can be enabled: `klp_enable_patch`
+        // checks `registry::ready()` first.
+        test_fail(InitStep::Sysfs)?;
+        sysfs::init().inspect_err(|_| pr_err!("cannot create /sys/kernel/livepatch\n"))?;
+        test_fail(InitStep::Layout)?;
+        layout::verify()
+            .inspect_err(|_| pr_err!("bindgen layouts differ from C: patching disabled\n"))?;
+        test_fail(InitStep::Transition)?;
+        transition::init()
+            .inspect_err(|err| pr_err!("cannot set up transition work ({:?})\n", err))?;
+        registry::set_ready();
         Ok(Livepatch)
     }
 }

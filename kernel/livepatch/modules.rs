@@ -162,10 +162,6 @@ impl KlpInfo {
         unsafe { core::slice::from_raw_parts(info.sechdrs, usize::from(info.hdr.e_shnum)) }
     }
 
-    pub(crate) fn sechdrs(&self) -> *mut bindings::Elf64_Shdr {
-        self.get().sechdrs
-    }
-
     pub(crate) fn secstrings(&self) -> *const c_char {
         self.get().secstrings
     }

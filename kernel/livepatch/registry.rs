@@ -4,17 +4,18 @@
 //! (`klp_enable_patch()`), disabling and freeing it, atomic replace, and
 //! patching modules that come and go.
 //!
-//! `KLP_MUTEX` serialises all of it (and the transition work). Patches,
+//! `klp_mutex` serialises all of it (and the transition work). Patches,
 //! objects and functions are the module's C structures, reached through
 //! [`crate::cview`]; the core adds dynamic objects and `nop` functions for
 //! atomic replace, which it allocates and frees itself.
 
-use core::sync::atomic::{fence, Ordering::Release};
+use core::sync::atomic::{fence, AtomicBool, Ordering::Acquire, Ordering::Release};
 
 use kernel::bindings;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::str::{CStr, CString};
+use kernel::sync::{Mutex, MutexGuard};
 use kernel::types::Opaque;
 
 use crate::cview::{self, FuncRef, ObjRef, PatchRef};
@@ -25,39 +26,53 @@ use crate::reloc;
 use crate::sysfs::{self, Kind};
 use crate::transition::{self, transition_patch};
 
-kernel::sync::global_lock! {
-    // SAFETY: `init()` initialises it first thing in the crate's init, before
-    // any patch or module can reach the core.
-    pub(crate) unsafe(uninit) static KLP_MUTEX: Mutex<()> = ();
+extern "C" {
+    /// `DEFINE_MUTEX(klp_mutex)` in `shim.c`: initialised at compile time,
+    /// so usable from the first call of any entry point.
+    static klp_mutex: Opaque<bindings::mutex>;
+    /// `LIST_HEAD(klp_patches)` in `shim.c`: the installed patches
+    /// (enabled, or in transition), in install order, linked through the
+    /// `list` members of their `klp_patch`es.
+    static klp_patches: Opaque<bindings::list_head>;
 }
 
-/// Proof that the caller holds `KLP_MUTEX`.
-pub(crate) type Locked = kernel::sync::GlobalGuard<KLP_MUTEX>;
+/// Proof that the caller holds `klp_mutex`: only [`lock`] makes one, and
+/// dropping it unlocks.
+pub(crate) struct Locked {
+    _guard: MutexGuard<'static, ()>,
+}
 
-/// The head of the list of installed patches (enabled, or in transition),
-/// in install order: the `list` members of their `klp_patch`es.
-struct PatchList(Opaque<bindings::list_head>);
+/// Takes `klp_mutex`, which serialises the registry and the transition.
+pub(crate) fn lock() -> Locked {
+    // SAFETY: `klp_mutex` is a C static, initialised at compile time by
+    // `DEFINE_MUTEX`, valid for the whole life of the kernel.
+    let mutex: &'static Mutex<()> = unsafe { Mutex::from_raw(klp_mutex.get()) };
+    Locked {
+        _guard: mutex.lock(),
+    }
+}
 
-// SAFETY: the list is initialised once at init and then only read or
-// changed under `KLP_MUTEX`.
-unsafe impl Sync for PatchList {}
-
-static PATCHES: PatchList = PatchList(Opaque::uninit());
-
-/// The list head of the installed patches.
+/// The list head of the installed patches; read or changed only under
+/// `klp_mutex`.
 pub(crate) fn patch_list() -> *mut bindings::list_head {
-    PATCHES.0.get()
+    // SAFETY: only the address of the C static is taken.
+    unsafe { klp_patches.get() }
 }
 
-/// Sets up the lock and the list; cannot fail, and must run before anything
-/// else in the crate, since `klp_module_coming()` may run whatever else
-/// failed.
-pub(crate) fn init() {
-    // SAFETY: called once, from the crate's init, before any other use.
-    unsafe { KLP_MUTEX.init() };
-    let _guard = KLP_MUTEX.lock();
-    // SAFETY: nothing else uses the list yet.
-    unsafe { cview::list_init(patch_list()) };
+/// Set (with Release) when the livepatch initcall completed every step.
+static READY: AtomicBool = AtomicBool::new(false);
+
+/// Called last by the livepatch initcall, once everything is set up.
+pub(crate) fn set_ready() {
+    READY.store(true, Release);
+}
+
+/// Whether the core can patch: its initcall ran and every step succeeded
+/// (the sysfs root, layouts that match C, the transition's work items).
+/// Until then, no bindgen layout of a C structure may be trusted, so every
+/// entry point that reads one checks this first.
+pub(crate) fn ready() -> bool {
+    READY.load(Acquire)
 }
 
 /// The installed patches, under the lock.
@@ -113,6 +128,14 @@ unsafe fn check_patch(patch: *mut bindings::klp_patch) -> Result<PatchRef> {
     let patch = unsafe { PatchRef::from_raw(patch) }.ok_or(EINVAL)?;
     let name = patch.name();
     for (i, obj) in patch.static_objects().enumerate() {
+        if !obj.has_funcs() {
+            pr_err!(
+                "object '{}' of patch '{}' has no functions\n",
+                obj.display_name(),
+                name
+            );
+            return Err(EINVAL);
+        }
         if let Some(obj_name) = obj.name() {
             if obj_name.to_bytes().len() >= MODULE_NAME_LEN {
                 pr_err!(
@@ -137,6 +160,11 @@ unsafe fn check_patch(patch: *mut bindings::klp_patch) -> Result<PatchRef> {
         }
         for (j, func) in obj.static_funcs().enumerate() {
             let Some(old_name) = func.old_name_checked() else {
+                pr_err!(
+                    "a function of object '{}' in patch '{}' has no old_name\n",
+                    obj.display_name(),
+                    name
+                );
                 return Err(EINVAL);
             };
             if old_name.to_bytes().len() >= bindings::KSYM_NAME_LEN as usize {
@@ -190,6 +218,11 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch
 ///
 /// As [`klp_enable_patch`].
 unsafe fn enable_patch(patch: *mut bindings::klp_patch) -> Result {
+    // First: the checks below read the patch through bindgen's layouts.
+    if !ready() {
+        pr_err!("the livepatch core did not initialise: refusing the patch\n");
+        return Err(ENODEV);
+    }
     // SAFETY: forwarded from our caller.
     let patch = unsafe { check_patch(patch) }?;
     let module = patch.module();
@@ -200,15 +233,12 @@ unsafe fn enable_patch(patch: *mut bindings::klp_patch) -> Result {
         );
         return Err(EINVAL);
     }
-    if !sysfs::initialized() {
-        return Err(ENODEV);
-    }
     // Before taking anything: a relocation section for an object the patch
     // does not patch would never be applied.
     reloc::check_sections(patch)?;
 
-    let locked = KLP_MUTEX.lock();
-    // SAFETY: the patch is valid and we hold `KLP_MUTEX`.
+    let locked = lock();
+    // SAFETY: the patch is valid and we hold `klp_mutex`.
     if !unsafe { crate::state::klp_is_patch_compatible(patch.as_ptr()) } {
         pr_err!(
             "Livepatch patch ({}) is not compatible with the already installed livepatches.\n",
@@ -297,7 +327,7 @@ fn init_patch(locked: &Locked, patch: PatchRef) -> Result {
     for obj in patch.objects() {
         init_object(patch, obj)?;
     }
-    // SAFETY: the patch is ours to link; we hold `KLP_MUTEX`.
+    // SAFETY: the patch is ours to link; we hold `klp_mutex`.
     unsafe { cview::list_add_tail(patch.list_node(), patch_list()) };
     Ok(())
 }
@@ -329,12 +359,21 @@ fn init_object(patch: PatchRef, obj: ObjRef) -> Result {
 }
 
 /// What can only be done once the object is loaded: the module-specific
-/// relocations, and the addresses and sizes of the old and new code.
+/// relocations, and the addresses and sizes of the old and new code. On an
+/// error nothing stays written (upstream leaves a module's relocations in
+/// place, and the module's next load then fails on them).
 fn init_object_loaded(patch: PatchRef, obj: ObjRef) -> Result {
-    if obj.is_module() {
+    if !obj.is_module() {
         // vmlinux relocations were written when the livepatch module loaded.
-        reloc::apply_object_relocs(patch, obj)?;
+        return resolve_funcs(obj);
     }
+    reloc::apply_object_relocs(patch, obj)?;
+    resolve_funcs(obj).inspect_err(|_| reloc::clear_object_relocs(patch, obj))
+}
+
+/// Finds the old code of every function of the loaded `obj`, and the sizes
+/// of it and of its replacement.
+fn resolve_funcs(obj: ObjRef) -> Result {
     for func in obj.funcs() {
         let old_func = kallsyms::find_symbol(obj.name(), func.old_name(), func.old_sympos())?;
         let Some(old_size) = kallsyms::symbol_size(old_func) else {
@@ -382,7 +421,7 @@ fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
                     obj.display_name()
                 )
             })?;
-            // SAFETY: we hold `KLP_MUTEX`; the object belongs to the patch in
+            // SAFETY: we hold `klp_mutex`; the object belongs to the patch in
             // transition.
             kernel::error::to_result(unsafe { patch::klp_patch_object(obj.as_ptr()) })
                 .inspect_err(|_| pr_warn!("failed to patch object '{}'\n", obj.display_name()))
@@ -421,7 +460,7 @@ fn start_disable(locked: &Locked, patch: PatchRef) -> Result {
 /// A write to `enabled`: reverses the patch's transition, or disables it.
 /// A disabled patch cannot come back.
 pub(crate) fn set_enabled(patch: PatchRef, enable: bool) -> Result {
-    let locked = KLP_MUTEX.lock();
+    let locked = lock();
     if patch.enabled() == enable {
         return Err(EINVAL);
     }
@@ -437,7 +476,7 @@ pub(crate) fn set_enabled(patch: PatchRef, enable: bool) -> Result {
 
 /// A write of true to `force`.
 pub(crate) fn force(patch: PatchRef) -> Result {
-    let locked = KLP_MUTEX.lock();
+    let locked = lock();
     if transition_patch() != Some(patch) {
         return Err(EINVAL);
     }
@@ -447,7 +486,7 @@ pub(crate) fn force(patch: PatchRef) -> Result {
 
 /// A write of `1` to `signal`: hurries every task still pending now.
 pub(crate) fn signal(patch: PatchRef) -> Result {
-    let _locked = KLP_MUTEX.lock();
+    let _locked = lock();
     if transition_patch() != Some(patch) {
         return Err(EINVAL);
     }
@@ -457,7 +496,7 @@ pub(crate) fn signal(patch: PatchRef) -> Result {
 
 /// The patch's place among the installed patches, from 1 (`stack_order`).
 pub(crate) fn stack_order(patch: PatchRef) -> c_int {
-    let locked = KLP_MUTEX.lock();
+    let locked = lock();
     let mut order = 0;
     for installed in patches(&locked) {
         order += 1;
@@ -592,7 +631,7 @@ fn free_objects(patch: PatchRef, nops_only: bool) {
             if nops_only && !func.nop() {
                 continue;
             }
-            // SAFETY: we hold `KLP_MUTEX` (all callers do); the iterator
+            // SAFETY: we hold `klp_mutex` (all callers do); the iterator
             // already stepped past the function it unlinks; the function's
             // kobject reference is the core's.
             unsafe {
@@ -614,7 +653,7 @@ fn free_objects(patch: PatchRef, nops_only: bool) {
 /// The part of freeing a patch done under the lock: uninstall it and drop
 /// its objects (`klp_free_patch_start()`).
 fn free_patch_start(_locked: &Locked, patch: PatchRef) {
-    // SAFETY: we hold `KLP_MUTEX`; the patch's link was initialised.
+    // SAFETY: we hold `klp_mutex`; the patch's link was initialised.
     unsafe {
         if !cview::list_is_empty(patch.list_node()) {
             cview::list_del_init(patch.list_node());
@@ -688,7 +727,7 @@ pub(crate) fn unpatch_replaced_patches(locked: &Locked, new_patch: PatchRef) {
 /// Drops the nops of the patch in transition once the patches they stood
 /// in for are gone (`klp_discard_nops()`).
 pub(crate) fn discard_nops(_locked: &Locked, patch: PatchRef) {
-    // SAFETY: we hold `KLP_MUTEX`; the patch is installed.
+    // SAFETY: we hold `klp_mutex`; the patch is installed.
     unsafe { patch::klp_unpatch_objects_dynamic(patch.as_ptr()) };
     free_objects(patch, true);
 }
@@ -712,7 +751,7 @@ fn cleanup_module_patches(locked: &Locked, module: ModRef, limit: Option<PatchRe
             patch.name(),
             module.name()
         );
-        // SAFETY: we hold `KLP_MUTEX`; the object belongs to an installed
+        // SAFETY: we hold `klp_mutex`; the object belongs to an installed
         // patch.
         unsafe { patch::klp_unpatch_object(obj.as_ptr()) };
         obj.post_unpatch_callback();
@@ -747,7 +786,7 @@ fn module_coming(module: ModRef) -> Result {
         pr_err!("vmlinux.ko: invalid module name\n");
         return Err(EINVAL);
     }
-    let locked = KLP_MUTEX.lock();
+    let locked = lock();
     // Every module is marked, since any later patch may be for it.
     module.set_klp_alive(true);
     for patch in patches(&locked) {
@@ -799,7 +838,7 @@ fn patch_coming(_locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
     );
     obj.pre_patch_callback()
         .inspect_err(|_| pr_warn!("pre-patch callback failed for object '{}'\n", module_name))?;
-    // SAFETY: we hold `KLP_MUTEX`; the object belongs to an installed patch
+    // SAFETY: we hold `klp_mutex`; the object belongs to an installed patch
     // and its module is loaded.
     let patched = kernel::error::to_result(unsafe { patch::klp_patch_object(obj.as_ptr()) });
     if let Err(err) = patched {
@@ -837,7 +876,7 @@ pub(crate) unsafe extern "C" fn klp_module_going(module: *mut bindings::module) 
     ) {
         return;
     }
-    let locked = KLP_MUTEX.lock();
+    let locked = lock();
     module.set_klp_alive(false);
     cleanup_module_patches(&locked, module, None);
 }

@@ -26,59 +26,173 @@ const SHF_RELA_LIVEPATCH: u64 = bindings::SHF_RELA_LIVEPATCH as u64;
 const SHN_LIVEPATCH: u16 = bindings::SHN_LIVEPATCH as u16;
 
 /// A livepatch module's ELF data, as the loader (or `klp_info`) gives it.
-struct Elf {
+///
+/// # Invariants
+///
+/// - `sections` is (a prefix of) the module's section header table, with
+///   the addresses the loader placed the sections at;
+/// - each section's `sh_name` is an offset into the NUL-terminated names at
+///   `shstrtab`, and each symbol's `st_name` one into `strtab` (the loader
+///   checked both when it loaded the module);
+/// - the contents of every section in `sections` that is SHF_ALLOC are at
+///   its `sh_addr`, and, unless `late`, those of every other section too
+///   (the loader's temporary copy, which it frees after loading);
+/// - the symbol table, section `symndx`, is in memory at its `sh_addr`
+///   (the loader keeps a livepatch module's whole table);
+/// - the data stays valid and, but for the symbol values the core writes,
+///   unchanged while the value lives.
+struct Elf<'a> {
     module: ModRef,
-    sechdrs: *mut Elf64_Shdr,
+    sections: &'a [Elf64_Shdr],
     shstrtab: *const c_char,
     strtab: *const c_char,
     symndx: usize,
+    /// The loader is done with the module: only SHF_ALLOC sections are
+    /// still in memory, and `.init` sections are gone.
+    late: bool,
 }
 
-impl Elf {
-    fn section(&self, index: usize) -> &Elf64_Shdr {
-        // SAFETY: indices come from the ELF data the loader validated
-        // (`e_shnum` bounds every index we use: a section's own, its
-        // `sh_info`, the symbol table's).
-        unsafe { &*self.sechdrs.add(index) }
+/// A `.klp.rela` section whose header was checked against the section
+/// table: an aligned array of relocations, in memory, for a target section
+/// that exists and is loaded.
+struct RelaSection<'e> {
+    index: usize,
+    name: &'e CStr,
+    object: &'e [u8],
+    shdr: &'e Elf64_Shdr,
+    target: &'e Elf64_Shdr,
+}
+
+impl<'a> Elf<'a> {
+    fn section(&self, index: usize) -> Result<&'a Elf64_Shdr> {
+        self.sections.get(index).ok_or(ENOEXEC)
     }
 
-    fn section_name(&self, shdr: &Elf64_Shdr) -> &CStr {
-        // SAFETY: the loader checked that the section names are
-        // NUL-terminated and that `sh_name` points into them.
+    fn section_name(&self, shdr: &Elf64_Shdr) -> &'a CStr {
+        // SAFETY: `sh_name` is an offset into the NUL-terminated section
+        // names (type invariant).
         unsafe { CStr::from_char_ptr(self.shstrtab.add(shdr.sh_name as usize)) }
     }
 
+    /// Whether the contents of `shdr` are in memory at its `sh_addr`.
+    fn in_memory(&self, shdr: &Elf64_Shdr) -> bool {
+        shdr.sh_addr != 0 && (!self.late || shdr.sh_flags & u64::from(bindings::SHF_ALLOC) != 0)
+    }
+
     /// The symbol table.
-    fn symbols(&self) -> &[Elf64_Sym] {
-        let symtab = self.section(self.symndx);
+    fn symbols(&self) -> Result<&'a [Elf64_Sym]> {
+        let symtab = self.section(self.symndx)?;
+        if symtab.sh_addr % core::mem::align_of::<Elf64_Sym>() as u64 != 0 {
+            pr_err!("the symbol table of {} is misaligned\n", self.module.name());
+            return Err(ENOEXEC);
+        }
         let count = symtab.sh_size as usize / core::mem::size_of::<Elf64_Sym>();
-        // SAFETY: the loaded symbol table holds `sh_size` bytes of symbols.
-        unsafe { core::slice::from_raw_parts(symtab.sh_addr as *const Elf64_Sym, count) }
+        // SAFETY: the symbol table is in memory at `sh_addr` with `sh_size`
+        // bytes (type invariant), aligned as just checked.
+        Ok(unsafe { core::slice::from_raw_parts(symtab.sh_addr as *const Elf64_Sym, count) })
     }
 
-    /// Stores the resolved address of symbol `index` (below the table's
-    /// length), where the relocation writer reads it.
-    fn set_symbol_value(&self, index: usize, value: u64) {
-        let symtab = self.section(self.symndx);
+    /// Stores the resolved address of symbol `index`, where the relocation
+    /// writer reads it.
+    fn set_symbol_value(&self, index: usize, value: u64) -> Result {
+        let symtab = self.section(self.symndx)?;
+        if index >= self.symbols()?.len() {
+            return Err(ENOEXEC);
+        }
         let sym = (symtab.sh_addr as *mut Elf64_Sym).wrapping_add(index);
-        // SAFETY: `index` is inside the table (caller's check). Only the
-        // core writes symbol values, under `klp_mutex` or while the loader
-        // (single-threaded for this module) calls us, and no reference to
-        // the entry is held across this write.
+        // SAFETY: `index` is inside the table, which is in memory (type
+        // invariant). Only the core writes symbol values, under `klp_mutex`
+        // or while the loader (single-threaded for this module) calls us,
+        // and no reference to the entry is held across this write.
         unsafe { (*sym).st_value = value };
+        Ok(())
     }
 
-    fn symbol_name(&self, sym: &Elf64_Sym) -> &CStr {
-        // SAFETY: the string table is NUL-terminated (loader-checked) and
-        // `st_name` is an offset into it.
+    fn symbol_name(&self, sym: &Elf64_Sym) -> &'a CStr {
+        // SAFETY: `st_name` is an offset into the NUL-terminated symbol
+        // names (type invariant).
         unsafe { CStr::from_char_ptr(self.strtab.add(sym.st_name as usize)) }
     }
 
-    fn relas(&self, shdr: &Elf64_Shdr) -> &[Elf64_Rela] {
-        let count = shdr.sh_size as usize / core::mem::size_of::<Elf64_Rela>();
-        // SAFETY: a relocation section loaded at `sh_addr` with `sh_size`
-        // bytes of entries; relocation sections are never written.
-        unsafe { core::slice::from_raw_parts(shdr.sh_addr as *const Elf64_Rela, count) }
+    /// Section `index`, a `.klp.rela` section, with its header checked: its
+    /// type, that it and its target are in memory, and its alignment. A
+    /// section that fails is refused with a line naming it.
+    fn rela_section(&self, index: usize) -> Result<RelaSection<'a>> {
+        let shdr = self.section(index)?;
+        let name = self.section_name(shdr);
+        let object = section_object(name)?;
+        if shdr.sh_type != bindings::SHT_RELA {
+            pr_err!("section '{}' is not of type SHT_RELA\n", name);
+            return Err(ENOEXEC);
+        }
+        if !self.in_memory(shdr) {
+            pr_err!("section '{}' is not loaded\n", name);
+            return Err(ENOEXEC);
+        }
+        let target = self.target(shdr, name)?;
+        let freed = self.late && self.section_name(target).to_bytes().starts_with(b".init");
+        if target.sh_flags & u64::from(bindings::SHF_ALLOC) == 0 || !self.in_memory(target) || freed
+        {
+            pr_err!(
+                "section '{}' relocates a section that is not loaded\n",
+                name
+            );
+            return Err(ENOEXEC);
+        }
+        let rela_align = core::mem::align_of::<Elf64_Rela>() as u64;
+        if shdr.sh_addr % rela_align != 0 {
+            pr_err!("section '{}' is misaligned\n", name);
+            return Err(ENOEXEC);
+        }
+        Ok(RelaSection {
+            index,
+            name,
+            object,
+            shdr,
+            target,
+        })
+    }
+
+    /// The section `shdr` (named `name`) relocates, if it exists.
+    fn target(&self, shdr: &Elf64_Shdr, name: &CStr) -> Result<&'a Elf64_Shdr> {
+        let index = shdr.sh_info as usize;
+        match self.sections.get(index) {
+            // The loader marks the symbol and string tables SHF_ALLOC too;
+            // a relocation never targets a table.
+            Some(target)
+                if matches!(
+                    target.sh_type,
+                    bindings::SHT_SYMTAB
+                        | bindings::SHT_STRTAB
+                        | bindings::SHT_RELA
+                        | bindings::SHT_REL
+                ) =>
+            {
+                pr_err!(
+                    "section '{}' relocates section '{}', a table of symbols, strings or relocations\n",
+                    name,
+                    self.section_name(target)
+                );
+                Err(ENOEXEC)
+            }
+            Some(target) if index != 0 => Ok(target),
+            _ => {
+                pr_err!(
+                    "section '{}' relocates section {}, which does not exist\n",
+                    name,
+                    index
+                );
+                Err(ENOEXEC)
+            }
+        }
+    }
+
+    fn relas(&self, section: &RelaSection<'a>) -> &'a [Elf64_Rela] {
+        let count = section.shdr.sh_size as usize / core::mem::size_of::<Elf64_Rela>();
+        // SAFETY: `rela_section` checked that the section is in memory at
+        // `sh_addr` (with `sh_size` bytes, type invariant) and aligned;
+        // relocation sections are never written.
+        unsafe { core::slice::from_raw_parts(section.shdr.sh_addr as *const Elf64_Rela, count) }
     }
 }
 
@@ -93,12 +207,13 @@ fn section_object(name: &CStr) -> Result<&[u8]> {
 }
 
 /// Resolves the symbols of one section into the symbol table.
-fn resolve_symbols(elf: &Elf, shdr: &Elf64_Shdr, sec_object: &[u8]) -> Result {
-    let sec_vmlinux = sec_object == b"vmlinux";
-    let section_name = elf.section_name(shdr);
-    for (index, rela) in elf.relas(shdr).iter().enumerate() {
+fn resolve_symbols(elf: &Elf<'_>, section: &RelaSection<'_>) -> Result {
+    let sec_vmlinux = section.object == b"vmlinux";
+    let section_name = section.name;
+    let symbols = elf.symbols()?;
+    for (index, rela) in elf.relas(section).iter().enumerate() {
         let sym_index = (rela.r_info >> 32) as usize;
-        let Some(sym) = elf.symbols().get(sym_index) else {
+        let Some(sym) = symbols.get(sym_index) else {
             pr_err!(
                 "section {}: relocation {} refers to symbol {}, past the symbol table\n",
                 section_name,
@@ -137,7 +252,7 @@ fn resolve_symbols(elf: &Elf, shdr: &Elf64_Shdr, sec_object: &[u8]) -> Result {
         }
         let object = (!parsed.in_vmlinux()).then_some(object);
         let addr = kallsyms::find_symbol(object, symbol, parsed.position)?;
-        elf.set_symbol_value(sym_index, addr as u64);
+        elf.set_symbol_value(sym_index, addr as u64)?;
     }
     Ok(())
 }
@@ -152,33 +267,35 @@ fn c_string<'a>(buf: &'a mut [u8], bytes: &[u8]) -> Result<&'a CStr> {
 
 /// Applies or clears section `secndx` if it is for `object` (`None`:
 /// vmlinux), as `klp_write_section_relocs()`.
-fn write_section(elf: &Elf, secndx: usize, object: Option<&CStr>, apply: bool) -> Result {
-    let shdr = elf.section(secndx);
-    let name = elf.section_name(shdr);
-    let sec_object = section_object(name)?;
-    if sec_object != object.unwrap_or(c"vmlinux").to_bytes() {
+fn write_section(elf: &Elf<'_>, secndx: usize, object: Option<&CStr>, apply: bool) -> Result {
+    let section = elf.rela_section(secndx)?;
+    if section.object != object.unwrap_or(c"vmlinux").to_bytes() {
         return Ok(());
     }
-    let target = elf.section(shdr.sh_info as usize);
     if apply {
-        resolve_symbols(elf, shdr, sec_object)?;
+        resolve_symbols(elf, &section)?;
     }
-    let section = arch_reloc::Section {
-        name,
-        relas: elf.relas(shdr),
-        symbols: elf.symbols(),
-        target,
+    // SAFETY: `rela_section` checked that the target exists and is in
+    // memory at its `sh_addr`, with `sh_size` bytes (`Elf`'s invariant).
+    let checked = unsafe {
+        arch_reloc::Section::new(
+            section.name,
+            elf.relas(&section),
+            elf.symbols()?,
+            section.target,
+        )
     };
-    arch_reloc::check(&section, apply)?;
+    arch_reloc::check(&checked, apply)?;
     // SAFETY: the section was checked: every relocation has a supported
     // type, lands inside its loaded target, fits, and (when applying) finds
-    // zeros there; every symbol is resolved.
+    // zeros there; every symbol is resolved. `elf.sections` is the module's
+    // table, and `section.index`, `symndx` and the target are inside it.
     unsafe {
         arch_reloc::write(
-            elf.sechdrs,
+            elf.sections.as_ptr().cast_mut(),
             elf.strtab,
             elf.symndx,
-            secndx,
+            section.index,
             elf.module.as_ptr(),
             apply,
         )
@@ -206,25 +323,36 @@ pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
     let Some(module) = (unsafe { ModRef::from_raw(pmod) }) else {
         return EINVAL.to_errno();
     };
+    let (secndx, symndx) = (secndx as usize, symndx as usize);
+    // SAFETY: the loader calls us only for a section below `e_shnum`.
+    let target = unsafe { (*sechdrs.add(secndx)).sh_info } as usize;
+    // The loader does not pass `e_shnum`, but it vouches for these three
+    // indices (it skips a section whose target is not below `e_shnum`), so
+    // the table has at least this many headers.
+    let known = secndx.max(symndx).max(target) + 1;
     let elf = Elf {
         module,
-        sechdrs,
+        // SAFETY: `sechdrs` holds at least `known` headers, as just argued,
+        // which the loader does not change while it relocates.
+        sections: unsafe { core::slice::from_raw_parts(sechdrs, known) },
         shstrtab,
         strtab,
-        symndx: symndx as usize,
+        symndx,
+        late: false,
     };
     // SAFETY: NULL or a NUL-terminated module name (caller's contract).
     let object = (!objname.is_null()).then(|| unsafe { CStr::from_char_ptr(objname) });
-    crate::registry::to_errno(write_section(&elf, secndx as usize, object, true))
+    crate::registry::to_errno(write_section(&elf, secndx, object, true))
 }
 
-fn elf_of(info: &KlpInfo, module: ModRef) -> Elf {
+fn elf_of(info: &KlpInfo, module: ModRef) -> Elf<'_> {
     Elf {
         module,
-        sechdrs: info.sechdrs(),
+        sections: info.sections(),
         shstrtab: info.secstrings(),
         strtab: info.strtab(),
         symndx: info.symndx() as usize,
+        late: true,
     }
 }
 
@@ -249,12 +377,24 @@ pub(crate) fn check_sections(patch: PatchRef) -> Result {
     };
     let elf = elf_of(&info, module);
     for index in klp_sections(&info) {
-        let name = elf.section_name(elf.section(index));
+        let name = elf.section_name(elf.section(index)?);
         let object = section_object(name)?;
-        let known = object == b"vmlinux"
-            || patch
-                .static_objects()
-                .any(|obj| obj.name().is_some_and(|name| name.to_bytes() == object));
+        if object == b"vmlinux" {
+            // The loader wrote these, or refused the module, unless their
+            // target is not one it relocates: then they were never written.
+            let target = elf.target(elf.section(index)?, name)?;
+            if target.sh_flags & u64::from(bindings::SHF_ALLOC) == 0 {
+                pr_err!(
+                    "section '{}' relocates a section that is not loaded\n",
+                    name
+                );
+                return Err(ENOEXEC);
+            }
+            continue;
+        }
+        let known = patch
+            .static_objects()
+            .any(|obj| obj.name().is_some_and(|name| name.to_bytes() == object));
         if !known {
             pr_err!(
                 "section '{}' relocates object '{}', which patch '{}' does not patch\n",
@@ -264,6 +404,9 @@ pub(crate) fn check_sections(patch: PatchRef) -> Result {
             );
             return Err(EINVAL);
         }
+        // The loader never looked at a module object's sections: their
+        // headers are checked here, before the object can load.
+        elf.rela_section(index)?;
     }
     Ok(())
 }
@@ -314,6 +457,12 @@ pub(crate) unsafe extern "C" fn klp_find_section_by_name(
     name: *const c_char,
     sec_size: *mut usize,
 ) -> *mut c_void {
+    // `klp_info` is read through bindgen's layout.
+    if !crate::layout::verified() {
+        // SAFETY: (caller's contract).
+        unsafe { *sec_size = 0 };
+        return core::ptr::null_mut();
+    }
     // SAFETY: (caller's contract); only read.
     let module = unsafe { ModRef::from_raw(module.cast_mut()) };
     // SAFETY: (caller's contract).

@@ -20,7 +20,9 @@
 use core::alloc::Layout;
 use core::marker::PhantomData;
 use core::ptr::{addr_of, null_mut, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use core::sync::atomic::{
+    AtomicBool, AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use kernel::ffi::{c_ulong, c_void};
 
 use kernel::alloc::allocator::Kmalloc;
@@ -292,9 +294,19 @@ struct Writer {
 }
 
 kernel::sync::global_lock! {
-    // SAFETY: `init` initialises it from the livepatch initcall, before user
-    // space can load a livepatch module, the only callers of this API.
+    // SAFETY: `init` initialises it once, from the livepatch initcall, and
+    // then sets `WRITER_READY`; every user checks `writer()` first, since
+    // any module may call the exported functions before that, or after an
+    // init that never got here.
     unsafe(uninit) static WRITER: SpinLockIrq<Writer> = Writer { live: 0, table: None, resizer: None };
+}
+
+/// Set (with Release) once `WRITER` is initialised.
+static WRITER_READY: AtomicBool = AtomicBool::new(false);
+
+/// Takes the writer lock, if it was initialised.
+fn writer() -> Option<GlobalGuard<WRITER>> {
+    WRITER_READY.load(Acquire).then(|| WRITER.lock())
 }
 
 impl Writer {
@@ -349,7 +361,9 @@ fn queue_resize(resizer: Option<Arc<Resizer>>) {
 /// only the previous resize's grace period has freed.
 unsafe fn resize() {
     let (len, slot) = {
-        let writer = WRITER.lock();
+        let Some(writer) = writer() else {
+            return;
+        };
         let Some(table) = writer.table.as_ref() else {
             return;
         };
@@ -365,7 +379,9 @@ unsafe fn resize() {
         return;
     };
     let old = {
-        let mut writer = WRITER.lock();
+        let Some(mut writer) = writer() else {
+            return;
+        };
         let Some(old) = writer.table.as_ref() else {
             return;
         };
@@ -391,8 +407,9 @@ unsafe fn resize() {
 
 /// Sets up the table; called once from the livepatch initcall.
 pub(crate) fn init() -> Result {
-    // SAFETY: called once, before any other use of `WRITER`.
+    // SAFETY: called once; nothing locks `WRITER` before `WRITER_READY`.
     unsafe { WRITER.init() };
+    WRITER_READY.store(true, Release);
     let resizer = Arc::pin_init(
         pin_init!(Resizer {
             work <- new_delayed_work!("klp_shadow_resize"),
@@ -400,7 +417,9 @@ pub(crate) fn init() -> Result {
         GFP_KERNEL,
     )?;
     let table = Table::new(MIN_BUCKETS, 0)?;
-    let mut writer = WRITER.lock();
+    let Some(mut writer) = writer() else {
+        return Err(EINVAL);
+    };
     PUBLISHED.store(table.packed(), Release);
     writer.table = Some(table);
     writer.resizer = Some(resizer);
@@ -439,7 +458,9 @@ fn get_or_alloc(
         let Some(new) = NewNode::alloc(obj, id, size, Flags::from_raw(gfp)) else {
             return null_mut();
         };
-        let mut writer = WRITER.lock();
+        let Some(mut writer) = writer() else {
+            return null_mut();
+        };
         let Some(view) = published(&writer) else {
             return null_mut();
         };
@@ -542,7 +563,9 @@ fn unlink_chains<'t>(
 /// Frees the variables with `id`: only `<obj, id>` when `obj` is given (one
 /// chain to walk), else all of them.
 fn free(obj: Option<usize>, id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
-    let mut writer = WRITER.lock();
+    let Some(mut writer) = writer() else {
+        return;
+    };
     let Some(view) = published(&writer) else {
         return;
     };

@@ -11,7 +11,12 @@
  *   buffers of the transition's stack checks;
  * - pr_debug() creates the dynamic-debug descriptors that let users (and the
  *   upstream selftests) switch the transition's debug lines on by file or
- *   function; Rust's pr_debug!() has none.
+ *   function; Rust's pr_debug!() has none;
+ * - DEFINE_MUTEX() and LIST_HEAD() give klp_mutex and the list of installed
+ *   patches their state at compile time, as upstream's are: the module
+ *   loader calls klp_module_coming() for every module, possibly before the
+ *   livepatch initcall ran or after it failed, and Rust can only initialise
+ *   a kernel mutex (with its lockdep class) at run time.
  *
  * The functions behind the exports are Rust (registry.rs, reloc.rs,
  * shadow.rs, state.rs).
@@ -21,6 +26,7 @@
 #include <linux/export.h>
 #include <linux/livepatch.h>
 #include <linux/livepatch_sched.h>
+#include <linux/mutex.h>
 #include <linux/percpu.h>
 
 EXPORT_SYMBOL_GPL(klp_enable_patch);
@@ -32,6 +38,14 @@ EXPORT_SYMBOL_GPL(klp_shadow_free);
 EXPORT_SYMBOL_GPL(klp_shadow_free_all);
 EXPORT_SYMBOL_GPL(klp_get_state);
 EXPORT_SYMBOL_GPL(klp_get_prev_state);
+
+/* Serialises the registry and the transition (registry.rs). */
+extern struct mutex klp_mutex;
+DEFINE_MUTEX(klp_mutex);
+
+/* The installed patches, in install order (registry.rs). */
+extern struct list_head klp_patches;
+LIST_HEAD(klp_patches);
 
 /* Tested by klp_sched_try_switch() in __schedule(); on during transitions. */
 DEFINE_STATIC_KEY_FALSE(klp_sched_try_switch_key);

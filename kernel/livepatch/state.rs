@@ -23,6 +23,10 @@ pub(crate) unsafe extern "C" fn klp_get_state(
     patch: *mut bindings::klp_patch,
     id: c_ulong,
 ) -> *mut bindings::klp_state {
+    // The states are read through bindgen's layout.
+    if !crate::layout::verified() {
+        return NO_STATE;
+    }
     // SAFETY: the caller's contract is that of `cview::find_state`.
     unsafe { cview::find_state(patch, id) }.map_or(NO_STATE, |(_, state)| state)
 }
@@ -36,6 +40,10 @@ pub(crate) unsafe extern "C" fn klp_get_state(
 /// of the patch in transition, which run under `klp_mutex`.
 #[export]
 pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings::klp_state {
+    // Nothing is in transition before the core is ready.
+    if !crate::registry::ready() {
+        return NO_STATE;
+    }
     // We run under `klp_mutex` (caller's contract).
     let Some(transition) = crate::transition::transition_patch() else {
         crate::warn_on_once!(true);
@@ -55,19 +63,14 @@ pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings
 }
 
 /// Whether `patch` can be enabled on top of the states of every installed
-/// patch. Declared in `kernel/livepatch/state.h` for `klp_enable_patch()`.
+/// patch. Declared in `kernel/livepatch/state.h`; `klp_enable_patch()` calls
+/// it once the core is ready.
 ///
 /// # Safety
 ///
 /// The caller holds `klp_mutex` and `patch` is a valid `struct klp_patch`.
 #[export]
 pub(crate) unsafe extern "C" fn klp_is_patch_compatible(patch: *mut bindings::klp_patch) -> bool {
-    // The first call of `klp_enable_patch()` into Rust: refuse every patch
-    // if the core could not start (layouts, work items).
-    if !crate::layout::verified() || !crate::transition::ready() {
-        pr_err!("the livepatch core did not initialise: refusing the patch\n");
-        return false;
-    }
     // SAFETY: `patch` is valid (caller's contract).
     let replace = unsafe { cview::is_replace(patch) };
     // SAFETY: under `klp_mutex` the installed patches stay valid.

@@ -153,11 +153,6 @@ pub(crate) fn init() -> Result {
     Ok(())
 }
 
-/// `klp_initialized()`.
-pub(crate) fn initialized() -> bool {
-    !ROOT.load(Relaxed).is_null()
-}
-
 /// Which kind of kobject to set up.
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
@@ -189,8 +184,9 @@ pub(crate) unsafe fn init_kobject(kobj: KobjPtr, kind: Kind) {
 ///
 /// `kobj` was set up with [`init_kobject`] and not yet added.
 pub(crate) unsafe fn add_patch(kobj: KobjPtr, name: &CStr) -> Result {
-    // SAFETY: (caller's contract); `ROOT` is set (callers check
-    // `initialized()`); "%s" takes the NUL-terminated name.
+    // SAFETY: (caller's contract); `ROOT` is set, since patches are only
+    // added once `registry::ready()`, which the initcall sets (Release)
+    // after this file's `init` succeeded; "%s" takes the NUL-terminated name.
     kernel::error::to_result(unsafe {
         bindings::kobject_add(
             kobj,

@@ -31,7 +31,7 @@ use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWo
 
 use crate::cview::PatchRef;
 use crate::patch;
-use crate::registry::{Locked, KLP_MUTEX};
+use crate::registry::{self, Locked};
 use crate::tasks::{self, CpusReadGuard, TaskRef};
 
 pub(crate) const IDLE: i32 = bindings::KLP_TRANSITION_IDLE;
@@ -191,12 +191,6 @@ impl WorkItem<2> for Completer {
 /// The work items, made at init and kept forever (one leaked reference).
 static COMPLETER: AtomicPtr<Completer> = AtomicPtr::new(null_mut());
 
-/// Whether the work items exist: without them a transition that the first
-/// pass cannot finish would never finish, so nothing may be patched.
-pub(crate) fn ready() -> bool {
-    !COMPLETER.load(Relaxed).is_null()
-}
-
 fn completer() -> Option<Arc<Completer>> {
     let ptr = COMPLETER.load(Acquire);
     if ptr.is_null() {
@@ -254,7 +248,7 @@ enum Pass {
 }
 
 fn run_pass(kind: Pass) {
-    let locked = KLP_MUTEX.lock();
+    let locked = registry::lock();
     if transition_patch().is_some() {
         try_complete(&locked, kind);
     }

@@ -15,13 +15,39 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 
 /// One relocation section, with what it refers to.
+///
+/// # Invariants
+///
+/// The `target.sh_size` bytes at `target.sh_addr` are the target section's
+/// contents, in memory while the value lives.
 pub(crate) struct Section<'a> {
-    pub(crate) name: &'a CStr,
-    pub(crate) relas: &'a [Elf64_Rela],
+    name: &'a CStr,
+    relas: &'a [Elf64_Rela],
     /// The symbol table, with the livepatch symbols resolved.
-    pub(crate) symbols: &'a [Elf64_Sym],
+    symbols: &'a [Elf64_Sym],
     /// The section the relocations write into, as loaded.
-    pub(crate) target: &'a Elf64_Shdr,
+    target: &'a Elf64_Shdr,
+}
+
+impl<'a> Section<'a> {
+    /// # Safety
+    ///
+    /// The `target.sh_size` bytes at `target.sh_addr` are readable for
+    /// `'a`: the target section is loaded there.
+    pub(crate) unsafe fn new(
+        name: &'a CStr,
+        relas: &'a [Elf64_Rela],
+        symbols: &'a [Elf64_Sym],
+        target: &'a Elf64_Shdr,
+    ) -> Self {
+        // INVARIANT: the caller's contract.
+        Section {
+            name,
+            relas,
+            symbols,
+            target,
+        }
+    }
 }
 
 /// What one relocation writes: `size` bytes of `value` at `offset`.
@@ -92,19 +118,29 @@ fn plan(section: &Section<'_>, index: usize, rela: &Elf64_Rela) -> Result<Option
     }))
 }
 
-/// The bytes now at the place `write` goes to.
-fn current_bytes(target: &Elf64_Shdr, write: &Write) -> u64 {
-    let location = (target.sh_addr + write.offset) as *const u8;
-    // SAFETY: `plan` checked that the bytes lie inside the target section,
-    // which is loaded (checked by `check`) at `sh_addr`; unaligned reads of
-    // module memory are fine on x86.
-    unsafe {
+/// The bytes now at the place `write` goes to, if that lies inside the
+/// target section.
+fn current_bytes(section: &Section<'_>, write: &Write) -> Option<u64> {
+    let target = section.target;
+    let inside = matches!(write.size, 4 | 8)
+        && write
+            .offset
+            .checked_add(write.size)
+            .is_some_and(|end| end <= target.sh_size);
+    if !inside {
+        return None;
+    }
+    let location = target.sh_addr.wrapping_add(write.offset) as *const u8;
+    // SAFETY: the bytes lie inside the target section, just checked, whose
+    // contents are in memory at `sh_addr` (`Section`'s invariant); unaligned
+    // reads are fine on x86.
+    Some(unsafe {
         if write.size == 8 {
             location.cast::<u64>().read_unaligned()
         } else {
             u64::from(location.cast::<u32>().read_unaligned())
         }
-    }
+    })
 }
 
 /// Checks that every relocation of `section` can be written (or, with
@@ -123,7 +159,9 @@ pub(crate) fn check(section: &Section<'_>, apply: bool) -> Result {
         let Some(write) = plan(section, index, rela)? else {
             continue;
         };
-        let found = current_bytes(section.target, &write);
+        let Some(found) = current_bytes(section, &write) else {
+            return Err(ENOEXEC);
+        };
         let mask = if write.size == 8 {
             u64::MAX
         } else {

@@ -346,9 +346,10 @@ impl PatchRef {
 impl ObjRef {
     /// # Safety
     ///
-    /// `obj` satisfies the type invariant while the result is used.
+    /// `obj` is not NULL and satisfies the type invariant while the result
+    /// is used.
     pub(crate) unsafe fn from_raw(obj: *mut bindings::klp_object) -> Self {
-        // SAFETY: core.c never passes NULL objects (caller's contract).
+        // SAFETY: not NULL (caller's contract).
         ObjRef(unsafe { NonNull::new_unchecked(obj) })
     }
 
@@ -443,10 +444,11 @@ impl FuncRef {
         unsafe { (*self.as_ptr()).new_size }
     }
 
+    /// The name of the patched function. `klp_enable_patch()` refuses a
+    /// function without one (and a nop copies its name), so an empty name
+    /// only shows up in the refusal path's own messages.
     pub(crate) fn old_name(self) -> &'static kernel::str::CStr {
-        // SAFETY: valid (type invariant); core.c checked the name is set,
-        // and it lives in the module with the patch.
-        unsafe { kernel::str::CStr::from_char_ptr((*self.as_ptr()).old_name) }
+        self.old_name_checked().unwrap_or(c"")
     }
 
     pub(crate) fn nop(self) -> bool {

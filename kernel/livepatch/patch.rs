@@ -6,7 +6,8 @@
 //! The handler picks the top of the stack, or during a transition the entry
 //! below it for tasks not yet switched, and rewrites the return address of
 //! the ftrace call so the traced function continues in the replacement.
-//! Patching and unpatching run under `klp_mutex` (core.c takes it).
+//! Patching and unpatching run under `klp_mutex`: they take its guard,
+//! [`Locked`], as proof.
 
 use core::ptr::{addr_of, NonNull};
 use core::sync::atomic::{
@@ -14,7 +15,7 @@ use core::sync::atomic::{
 };
 
 use kernel::bindings;
-use kernel::ffi::{c_int, c_ulong};
+use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -22,6 +23,7 @@ use crate::arch;
 use crate::cview::{FuncRef, ObjRef, PatchRef};
 use crate::ftrace::{self, RegisterError};
 use crate::func_stack::FuncStack;
+use crate::registry::Locked;
 use crate::tasks::TaskRef;
 use crate::transition::{IDLE, UNPATCHED};
 
@@ -56,15 +58,16 @@ static REGISTRY: AtomicPtr<KlpOps> = AtomicPtr::new(core::ptr::null_mut());
 
 /// The ops redirecting `old_func`, if any: `klp_find_ops()`.
 ///
-/// Callers hold `klp_mutex`, or run with preemption disabled, where the
-/// entries they see stay allocated (see [`retire`]).
-fn find_ops(old_func: usize) -> Option<&'static KlpOps> {
+/// # Safety
+///
+/// For `'a`, the caller holds `klp_mutex` (the registry changes only under
+/// it), or runs with preemption disabled: a retired entry is freed only a
+/// grace period after it was unlinked (see [`KlpOps::retire`]).
+unsafe fn find_ops<'a>(old_func: usize) -> Option<&'a KlpOps> {
     let mut cur = REGISTRY.load(Acquire);
     while let Some(ptr) = NonNull::new(cur) {
-        // SAFETY: registry entries are live `KlpOps`, freed only a grace
-        // period after being unlinked (see `retire`); the caller holds the
-        // mutex or a preemption-disabled section that the grace period waits
-        // for. The 'static reference never outlives that section.
+        // SAFETY: registry entries are live `KlpOps` while listed, and stay
+        // allocated for `'a` after being unlinked (caller's contract).
         let ops = unsafe { ptr.as_ref() };
         if ops.old_func == old_func {
             return Some(ops);
@@ -74,11 +77,24 @@ fn find_ops(old_func: usize) -> Option<&'static KlpOps> {
     None
 }
 
+/// [`find_ops`] for a holder of `klp_mutex`.
+fn find_ops_locked(_locked: &Locked, old_func: usize) -> Option<&KlpOps> {
+    // SAFETY: we hold `klp_mutex` for the guard's borrow.
+    unsafe { find_ops(old_func) }
+}
+
 /// Where the stack checks look for `func` being busy: the code a task not
 /// yet switched may be running instead of `func`, as `(address, size)`.
 /// That is the function below `func` on its stack, or the original.
-pub(crate) fn previous_code(func: FuncRef) -> (usize, usize) {
-    let prev = find_ops(func.old_func()).and_then(|ops| ops.stack.below(func));
+///
+/// # Safety
+///
+/// The caller runs with preemption disabled (or holds `klp_mutex`), and
+/// `func` belongs to the patch in transition.
+pub(crate) unsafe fn previous_code(func: FuncRef) -> (usize, usize) {
+    // SAFETY: preemption is disabled, or we hold the mutex, for this call
+    // (caller's contract); nothing of the ops outlives it.
+    let prev = unsafe { find_ops(func.old_func()) }.and_then(|ops| ops.stack.below(func));
     match prev {
         Some(prev) => (prev.new_func(), prev.new_size()),
         None => (func.old_func(), func.old_size()),
@@ -204,7 +220,7 @@ impl KlpOps {
     ///
     /// The caller holds `klp_mutex`; `ops` is on the registry and `last` is
     /// its only function.
-    unsafe fn retire(ops: &'static KlpOps, last: FuncRef) {
+    unsafe fn retire(ops: &KlpOps, last: FuncRef) {
         // SAFETY: registered on `loc` (type invariant).
         let (unreg, filter) = unsafe { ftrace::unregister(ops.fops.get(), ops.loc) };
         kernel::warn_on!(unreg.is_err());
@@ -236,13 +252,11 @@ impl KlpOps {
 
 /// `klp_patch_func()`: puts `func` on top of the stack of its function,
 /// registering the ftrace handler first when it is the first.
-///
-/// The caller holds `klp_mutex`.
-fn patch_func(func: FuncRef) -> Result {
+fn patch_func(locked: &Locked, func: FuncRef) -> Result {
     if kernel::warn_on!(func.old_func() == 0) || kernel::warn_on!(func.patched()) {
         return Err(EINVAL);
     }
-    match find_ops(func.old_func()) {
+    match find_ops_locked(locked, func.old_func()) {
         // SAFETY: mutex held; an unpatched func is on no stack.
         Some(ops) => unsafe { ops.stack.push(func) },
         None => KlpOps::create(func)?,
@@ -252,12 +266,12 @@ fn patch_func(func: FuncRef) -> Result {
 }
 
 /// `klp_unpatch_func()`: takes `func` off its stack, retiring the handler
-/// with the last function. The caller holds `klp_mutex`.
-fn unpatch_func(func: FuncRef) {
+/// with the last function.
+fn unpatch_func(locked: &Locked, func: FuncRef) {
     if kernel::warn_on!(!func.patched()) || kernel::warn_on!(func.old_func() == 0) {
         return;
     }
-    let Some(ops) = find_ops(func.old_func()) else {
+    let Some(ops) = find_ops_locked(locked, func.old_func()) else {
         kernel::warn_on!(true);
         return;
     };
@@ -271,10 +285,10 @@ fn unpatch_func(func: FuncRef) {
     func.set_patched(false);
 }
 
-fn unpatch_object(obj: ObjRef, nops_only: bool) {
+fn unpatch_funcs(locked: &Locked, obj: ObjRef, nops_only: bool) {
     for func in obj.funcs() {
         if (!nops_only || func.nop()) && func.patched() {
-            unpatch_func(func);
+            unpatch_func(locked, func);
         }
     }
     if obj.dynamic() || !nops_only {
@@ -282,76 +296,44 @@ fn unpatch_object(obj: ObjRef, nops_only: bool) {
     }
 }
 
-/// Unpatches every patched object of `patch`; the caller holds `klp_mutex`.
-pub(crate) fn unpatch_all(patch: PatchRef) {
-    unpatch_objects(patch, false);
-}
-
-fn unpatch_objects(patch: PatchRef, nops_only: bool) {
+fn unpatch_objects(locked: &Locked, patch: PatchRef, nops_only: bool) {
     for obj in patch.objects().filter(|obj| obj.patched()) {
-        unpatch_object(obj, nops_only);
+        unpatch_funcs(locked, obj, nops_only);
     }
 }
 
-/// Redirects every function of `obj`; all or nothing.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`; `obj` belongs to a registered patch.
-#[export]
-pub(crate) unsafe extern "C" fn klp_patch_object(obj: *mut bindings::klp_object) -> c_int {
-    // SAFETY: valid object of a registered patch, under the mutex.
-    let obj = unsafe { crate::cview::ObjRef::from_raw(obj) };
+/// `klp_patch_object()`: redirects every function of `obj`, an object of a
+/// registered patch; all or nothing.
+pub(crate) fn patch_object(locked: &Locked, obj: ObjRef) -> Result {
     if !crate::layout::verified() {
         pr_err!("layouts unchecked or wrong: refusing to patch\n");
-        return EINVAL.to_errno();
+        return Err(EINVAL);
     }
     if kernel::warn_on!(obj.patched()) {
-        return EINVAL.to_errno();
+        return Err(EINVAL);
     }
     for func in obj.funcs() {
-        if let Err(err) = patch_func(func) {
-            unpatch_object(obj, false);
-            return err.to_errno();
+        if let Err(err) = patch_func(locked, func) {
+            unpatch_funcs(locked, obj, false);
+            return Err(err);
         }
     }
     obj.set_patched(true);
-    0
+    Ok(())
 }
 
-/// Takes every function of `obj` off its stack.
-///
-/// # Safety
-///
-/// As for [`klp_patch_object`].
-#[export]
-pub(crate) unsafe extern "C" fn klp_unpatch_object(obj: *mut bindings::klp_object) {
-    // SAFETY: as in `klp_patch_object`.
-    unpatch_object(unsafe { crate::cview::ObjRef::from_raw(obj) }, false);
+/// `klp_unpatch_object()`: takes every function of `obj` off its stack.
+pub(crate) fn unpatch_object(locked: &Locked, obj: ObjRef) {
+    unpatch_funcs(locked, obj, false);
 }
 
-/// Unpatches every patched object of `patch`.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`; `patch` is registered.
-#[export]
-pub(crate) unsafe extern "C" fn klp_unpatch_objects(patch: *mut bindings::klp_patch) {
-    // SAFETY: as documented.
-    if let Some(patch) = unsafe { PatchRef::from_raw(patch) } {
-        unpatch_objects(patch, false);
-    }
+/// `klp_unpatch_objects()`: unpatches every patched object of `patch`.
+pub(crate) fn unpatch_all(locked: &Locked, patch: PatchRef) {
+    unpatch_objects(locked, patch, false);
 }
 
-/// Unpatches only the nop functions (and dynamic objects) of `patch`.
-///
-/// # Safety
-///
-/// As for [`klp_unpatch_objects`].
-#[export]
-pub(crate) unsafe extern "C" fn klp_unpatch_objects_dynamic(patch: *mut bindings::klp_patch) {
-    // SAFETY: as documented.
-    if let Some(patch) = unsafe { PatchRef::from_raw(patch) } {
-        unpatch_objects(patch, true);
-    }
+/// `klp_unpatch_objects_dynamic()`: unpatches only the nops (and dynamic
+/// objects) of `patch`.
+pub(crate) fn unpatch_dynamic(locked: &Locked, patch: PatchRef) {
+    unpatch_objects(locked, patch, true);
 }

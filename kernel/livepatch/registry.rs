@@ -400,7 +400,7 @@ fn resolve_funcs(obj: ObjRef) -> Result {
 /// `__klp_enable_patch()`: patches every loaded object and starts the
 /// transition.
 fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
-    if transition_patch().is_some() {
+    if transition_patch(locked).is_some() {
         return Err(EBUSY);
     }
     if crate::warn_on_once!(patch.enabled()) {
@@ -421,9 +421,7 @@ fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
                     obj.display_name()
                 )
             })?;
-            // SAFETY: we hold `klp_mutex`; the object belongs to the patch in
-            // transition.
-            kernel::error::to_result(unsafe { patch::klp_patch_object(obj.as_ptr()) })
+            patch::patch_object(locked, obj)
                 .inspect_err(|_| pr_warn!("failed to patch object '{}'\n", obj.display_name()))
         });
     if let Err(err) = result {
@@ -442,7 +440,7 @@ fn start_disable(locked: &Locked, patch: PatchRef) -> Result {
     if crate::warn_on_once!(!patch.enabled()) {
         return Err(EINVAL);
     }
-    if transition_patch().is_some() {
+    if transition_patch(locked).is_some() {
         return Err(EBUSY);
     }
     transition::init_transition(locked, patch, bindings::KLP_TRANSITION_UNPATCHED as c_int);
@@ -464,7 +462,7 @@ pub(crate) fn set_enabled(patch: PatchRef, enable: bool) -> Result {
     if patch.enabled() == enable {
         return Err(EINVAL);
     }
-    if transition_patch() == Some(patch) {
+    if transition_patch(&locked) == Some(patch) {
         transition::reverse_transition(&locked);
         Ok(())
     } else if !enable {
@@ -477,7 +475,7 @@ pub(crate) fn set_enabled(patch: PatchRef, enable: bool) -> Result {
 /// A write of true to `force`.
 pub(crate) fn force(patch: PatchRef) -> Result {
     let locked = lock();
-    if transition_patch() != Some(patch) {
+    if transition_patch(&locked) != Some(patch) {
         return Err(EINVAL);
     }
     transition::force_transition(&locked);
@@ -486,8 +484,8 @@ pub(crate) fn force(patch: PatchRef) -> Result {
 
 /// A write of `1` to `signal`: hurries every task still pending now.
 pub(crate) fn signal(patch: PatchRef) -> Result {
-    let _locked = lock();
-    if transition_patch() != Some(patch) {
+    let locked = lock();
+    if transition_patch(&locked) != Some(patch) {
         return Err(EINVAL);
     }
     transition::signal_stragglers();
@@ -720,22 +718,21 @@ pub(crate) fn free_replaced_patches_async(locked: &Locked, new_patch: PatchRef) 
 pub(crate) fn unpatch_replaced_patches(locked: &Locked, new_patch: PatchRef) {
     for old_patch in patches(locked).take_while(|&old| old != new_patch) {
         old_patch.set_enabled(false);
-        patch::unpatch_all(old_patch);
+        patch::unpatch_all(locked, old_patch);
     }
 }
 
 /// Drops the nops of the patch in transition once the patches they stood
 /// in for are gone (`klp_discard_nops()`).
-pub(crate) fn discard_nops(_locked: &Locked, patch: PatchRef) {
-    // SAFETY: we hold `klp_mutex`; the patch is installed.
-    unsafe { patch::klp_unpatch_objects_dynamic(patch.as_ptr()) };
+pub(crate) fn discard_nops(locked: &Locked, patch: PatchRef) {
+    patch::unpatch_dynamic(locked, patch);
     free_objects(patch, true);
 }
 
 /// Takes what patches do to `module` off them, for patches installed before
 /// `limit` (all with `None`), as `klp_cleanup_module_patches_limited()`.
 fn cleanup_module_patches(locked: &Locked, module: ModRef, limit: Option<PatchRef>) {
-    let in_transition = transition_patch();
+    let in_transition = transition_patch(locked);
     for patch in patches(locked).take_while(|&patch| Some(patch) != limit) {
         let Some(obj) = patch
             .objects()
@@ -751,9 +748,7 @@ fn cleanup_module_patches(locked: &Locked, module: ModRef, limit: Option<PatchRe
             patch.name(),
             module.name()
         );
-        // SAFETY: we hold `klp_mutex`; the object belongs to an installed
-        // patch.
-        unsafe { patch::klp_unpatch_object(obj.as_ptr()) };
+        patch::unpatch_object(locked, obj);
         obj.post_unpatch_callback();
         reloc::clear_object_relocs(patch, obj);
         obj.set_module(None);
@@ -829,7 +824,7 @@ fn apply_to_coming(locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
 }
 
 /// The callbacks and the patching of [`apply_to_coming`].
-fn patch_coming(_locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
+fn patch_coming(locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
     let module_name = obj.display_name();
     pr_notice!(
         "applying patch '{}' to loading module '{}'\n",
@@ -838,9 +833,7 @@ fn patch_coming(_locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
     );
     obj.pre_patch_callback()
         .inspect_err(|_| pr_warn!("pre-patch callback failed for object '{}'\n", module_name))?;
-    // SAFETY: we hold `klp_mutex`; the object belongs to an installed patch
-    // and its module is loaded.
-    let patched = kernel::error::to_result(unsafe { patch::klp_patch_object(obj.as_ptr()) });
+    let patched = patch::patch_object(locked, obj);
     if let Err(err) = patched {
         pr_warn!(
             "failed to apply patch '{}' to module '{}' ({})\n",
@@ -851,7 +844,7 @@ fn patch_coming(_locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
         obj.post_unpatch_callback();
         return Err(err);
     }
-    if transition_patch() != Some(patch) {
+    if transition_patch(locked) != Some(patch) {
         obj.post_patch_callback();
     }
     Ok(())

@@ -44,8 +44,8 @@ pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings
     if !crate::registry::ready() {
         return NO_STATE;
     }
-    // We run under `klp_mutex` (caller's contract).
-    let Some(transition) = crate::transition::transition_patch() else {
+    // SAFETY: we run under `klp_mutex` (caller's contract).
+    let Some(transition) = (unsafe { crate::transition::transition_patch_unlocked() }) else {
         crate::warn_on_once!(true);
         return NO_STATE;
     };

@@ -268,9 +268,13 @@ unsafe extern "C" fn release_func(kobj: KobjPtr) {
 }
 
 /// `sysfs_emit(buf, "%d\n", value)`.
-fn emit(buf: *mut c_char, value: c_int) -> isize {
-    // SAFETY: sysfs hands show callbacks a page-sized buffer; "%d\n" takes
-    // an int.
+///
+/// # Safety
+///
+/// `buf` is the page-sized buffer sysfs handed a show callback.
+unsafe fn emit(buf: *mut c_char, value: c_int) -> isize {
+    // SAFETY: a show callback's buffer (caller's contract); "%d\n" takes an
+    // int.
     unsafe { bindings::sysfs_emit(buf, c"%d\n".as_char_ptr(), value) as isize }
 }
 
@@ -283,11 +287,22 @@ fn stored(result: Result, count: usize) -> isize {
 }
 
 /// `kstrtobool()`, so that exactly what upstream accepts is accepted.
-fn parse_bool(buf: *const c_char) -> Result<bool> {
+fn parse_bool(written: &CStr) -> Result<bool> {
     let mut value = false;
-    // SAFETY: sysfs passes a NUL-terminated copy of what was written.
-    kernel::error::to_result(unsafe { bindings::kstrtobool(buf, &mut value) })?;
+    // SAFETY: a NUL-terminated string and a valid `bool` to write.
+    kernel::error::to_result(unsafe { bindings::kstrtobool(written.as_char_ptr(), &mut value) })?;
     Ok(value)
+}
+
+/// What was written to a store callback, up to its NUL.
+///
+/// # Safety
+///
+/// `buf` is the buffer sysfs handed a store callback: a NUL-terminated copy
+/// of what was written, alive during the callback (`'a`).
+unsafe fn written<'a>(buf: *const c_char) -> &'a CStr {
+    // SAFETY: NUL-terminated and alive for `'a` (caller's contract).
+    unsafe { CStr::from_char_ptr(buf) }
 }
 
 /// The patch a patch attribute was called for.
@@ -312,7 +327,8 @@ unsafe extern "C" fn enabled_show(
 ) -> isize {
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
-    emit(buf, c_int::from(patch.enabled()))
+    // SAFETY: a show callback\'s buffer (caller\'s contract).
+    unsafe { emit(buf, c_int::from(patch.enabled())) }
 }
 
 /// # Safety
@@ -328,7 +344,9 @@ unsafe extern "C" fn enabled_store(
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
     stored(
-        parse_bool(buf).and_then(|enable| crate::registry::set_enabled(patch, enable)),
+        // SAFETY: a store callback's buffer (caller's contract).
+        parse_bool(unsafe { written(buf) })
+            .and_then(|enable| crate::registry::set_enabled(patch, enable)),
         count,
     )
 }
@@ -343,10 +361,13 @@ unsafe extern "C" fn transition_show(
 ) -> isize {
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
-    emit(
-        buf,
-        c_int::from(crate::transition::transition_patch() == Some(patch)),
-    )
+    // SAFETY: a show callback's buffer (caller's contract).
+    unsafe {
+        emit(
+            buf,
+            c_int::from(crate::transition::is_transition_patch(patch)),
+        )
+    }
 }
 
 /// # Safety
@@ -362,7 +383,8 @@ unsafe extern "C" fn force_store(
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
     stored(
-        parse_bool(buf).and_then(|force| {
+        // SAFETY: a store callback's buffer (caller's contract).
+        parse_bool(unsafe { written(buf) }).and_then(|force| {
             if force {
                 crate::registry::force(patch)
             } else {
@@ -383,7 +405,8 @@ unsafe extern "C" fn replace_show(
 ) -> isize {
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
-    emit(buf, c_int::from(patch.replace()))
+    // SAFETY: a show callback\'s buffer (caller\'s contract).
+    unsafe { emit(buf, c_int::from(patch.replace())) }
 }
 
 /// # Safety
@@ -396,13 +419,12 @@ unsafe extern "C" fn stack_order_show(
 ) -> isize {
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
-    emit(buf, crate::registry::stack_order(patch))
+    // SAFETY: a show callback\'s buffer (caller\'s contract).
+    unsafe { emit(buf, crate::registry::stack_order(patch)) }
 }
 
 /// `signal` takes exactly `1` (as `echo 1` writes it, with its newline).
-fn parse_signal(buf: *const c_char, count: usize) -> Result {
-    // SAFETY: sysfs passes `count` readable bytes.
-    let written = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+fn parse_signal(written: &[u8]) -> Result {
     match written {
         b"1" | b"1\n" => Ok(()),
         _ => Err(EINVAL),
@@ -422,7 +444,9 @@ unsafe extern "C" fn signal_store(
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
     stored(
-        parse_signal(buf, count).and_then(|()| crate::registry::signal(patch)),
+        // SAFETY: sysfs passes `count` readable bytes (caller's contract).
+        parse_signal(unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) })
+            .and_then(|()| crate::registry::signal(patch)),
         count,
     )
 }
@@ -438,5 +462,6 @@ unsafe extern "C" fn patched_show(
     // SAFETY: `OBJECT_KTYPE`'s attribute: `kobj` is an object's, alive
     // during the callback.
     let obj = unsafe { ObjRef::from_kobj(kobj) };
-    emit(buf, c_int::from(obj.patched()))
+    // SAFETY: a show callback\'s buffer (caller\'s contract).
+    unsafe { emit(buf, c_int::from(obj.patched())) }
 }

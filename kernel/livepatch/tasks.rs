@@ -221,11 +221,14 @@ pub(crate) fn for_each_thread(mut f: impl FnMut(TaskRef)) {
 }
 
 /// Whether `cpu` is in `mask`: `cpumask_test_cpu()`.
-fn cpu_in(mask: *const bindings::cpumask, cpu: u32) -> bool {
+///
+/// # Safety
+///
+/// `mask` is a live CPU mask at least `cpu + 1` bits long.
+unsafe fn cpu_in(mask: *const bindings::cpumask, cpu: u32) -> bool {
     let bits = usize::BITS;
-    // SAFETY: the mask is one of the static CPU masks, at least
-    // `nr_cpu_ids` bits long, and callers pass a CPU below that; a racy bit
-    // read is what C does too.
+    // SAFETY: the word holding bit `cpu` is inside the mask (caller's
+    // contract); a racy bit read is what C does too.
     let word = unsafe {
         core::ptr::read_volatile(
             addr_of_mut!((*mask.cast_mut()).bits)
@@ -240,12 +243,16 @@ fn cpu_in(mask: *const bindings::cpumask, cpu: u32) -> bool {
 pub(crate) fn possible_cpus() -> impl Iterator<Item = u32> {
     // SAFETY: `nr_cpu_ids` is set at boot, before any livepatch can load.
     let nr = unsafe { *addr_of_mut!(bindings::nr_cpu_ids) };
-    (0..nr).filter(|&cpu| cpu_in(addr_of_mut!(bindings::__cpu_possible_mask), cpu))
+    // SAFETY: a static mask of `NR_CPUS` bits, and `cpu < nr_cpu_ids`.
+    (0..nr).filter(|&cpu| unsafe { cpu_in(addr_of_mut!(bindings::__cpu_possible_mask), cpu) })
 }
 
 /// `cpu_online()`.
 pub(crate) fn cpu_online(cpu: u32) -> bool {
-    cpu_in(addr_of_mut!(bindings::__cpu_online_mask), cpu)
+    // SAFETY: nr_cpu_ids is set at boot and never changes.
+    let nr = unsafe { *addr_of_mut!(bindings::nr_cpu_ids) };
+    // SAFETY: a static mask of `NR_CPUS` bits, and `cpu < nr_cpu_ids`.
+    cpu < nr && unsafe { cpu_in(addr_of_mut!(bindings::__cpu_online_mask), cpu) }
 }
 
 /// The idle task of a possible CPU.

@@ -42,8 +42,9 @@ pub(crate) const PATCHED: i32 = bindings::KLP_TRANSITION_PATCHED as i32;
 /// again every as many passes after that (upstream's `SIGNALS_TIMEOUT`).
 const SIGNALS_TIMEOUT: u32 = 15;
 
-/// The patch in transition, or NULL: `klp_transition_patch`, which core.c
-/// reads. Written under `klp_mutex`; `transition_show` reads it without.
+/// The patch in transition, or NULL: `klp_transition_patch`, as
+/// `kernel/livepatch/transition.h` declares it. Written under `klp_mutex`;
+/// the switch points and the `transition` file read it without.
 #[export_name = "klp_transition_patch"]
 static TRANSITION_PATCH: AtomicPtr<bindings::klp_patch> = AtomicPtr::new(null_mut());
 
@@ -94,12 +95,31 @@ extern "C" {
     fn klp_rs_stack_entries() -> *mut c_ulong;
 }
 
-/// The patch in transition. The caller holds `klp_mutex`, or is a switch
-/// point of a task with `TIF_PATCH_PENDING`, which keeps the transition (and
-/// its patch) from completing.
-pub(crate) fn transition_patch() -> Option<PatchRef> {
+/// The patch in transition, for a holder of `klp_mutex` (which the guard
+/// proves): set and cleared only under it.
+pub(crate) fn transition_patch(_locked: &Locked) -> Option<PatchRef> {
+    // SAFETY: we hold `klp_mutex`.
+    unsafe { transition_patch_unlocked() }
+}
+
+/// Whether `patch` is the one in transition. Only compares addresses, so
+/// it needs no lock (the `transition` file asks).
+pub(crate) fn is_transition_patch(patch: PatchRef) -> bool {
+    TRANSITION_PATCH.load(Relaxed) == patch.as_ptr()
+}
+
+/// The patch in transition, without the lock.
+///
+/// # Safety
+///
+/// The caller holds `klp_mutex`, or acts for a task that it saw with
+/// `TIF_PATCH_PENDING` set and runs with preemption disabled meanwhile:
+/// the transition (and its patch) ends only after a flag is cleared and
+/// `sync_all_cpus()` has waited for every preemption-disabled section.
+pub(crate) unsafe fn transition_patch_unlocked() -> Option<PatchRef> {
     // SAFETY: only set to a registered patch, under `klp_mutex`, and cleared
-    // before that patch can go, which needs the mutex and no pending task.
+    // before that patch can go; the caller's contract keeps it from going
+    // while the result is used.
     unsafe { PatchRef::from_raw(TRANSITION_PATCH.load(Relaxed)) }
 }
 
@@ -249,7 +269,7 @@ enum Pass {
 
 fn run_pass(kind: Pass) {
     let locked = registry::lock();
-    if transition_patch().is_some() {
+    if transition_patch(&locked).is_some() {
         try_complete(&locked, kind);
     }
 }
@@ -281,8 +301,11 @@ fn assert_preemption_disabled() {
 /// `Err(EINVAL)` for a stack that cannot be trusted, `Err(EADDRINUSE)` with
 /// the function's name when it is busy.
 ///
-/// Runs with preemption disabled (it uses this CPU's buffer).
-fn check_stack(
+/// # Safety
+///
+/// Preemption is disabled: the check uses this CPU's buffer, and the
+/// previous versions of the functions it looks up stay allocated.
+unsafe fn check_stack(
     task: TaskRef,
     patch: PatchRef,
     target: i32,
@@ -306,7 +329,9 @@ fn check_stack(
             let (addr, size) = if target == UNPATCHED {
                 (func.new_func(), func.new_size())
             } else {
-                patch::previous_code(func)
+                // SAFETY: preemption is disabled (our contract); `func` is
+                // of the patch in transition.
+                unsafe { patch::previous_code(func) }
             };
             if trace.iter().any(|&ip| (addr..addr + size).contains(&ip)) {
                 return Err((EADDRINUSE, Some(func.old_name())));
@@ -318,15 +343,22 @@ fn check_stack(
 
 /// `klp_check_and_switch_task()`: `task` is current or cannot run. On
 /// `-EADDRINUSE`, `busy` names the function found on the stack.
-fn check_and_switch(task: TaskRef, zero: &mut bool, busy: &mut Option<&'static CStr>) -> c_int {
+///
+/// # Safety
+///
+/// Preemption is disabled.
+unsafe fn check_and_switch(
+    task: TaskRef,
+    patch: PatchRef,
+    zero: &mut bool,
+    busy: &mut Option<&'static CStr>,
+) -> c_int {
     if task.is_running() && task != TaskRef::current() {
         return EBUSY.to_errno();
     }
     let target = TARGET.load(Relaxed);
-    let Some(patch) = transition_patch() else {
-        return EINVAL.to_errno();
-    };
-    match check_stack(task, patch, target) {
+    // SAFETY: preemption is disabled (our contract).
+    match unsafe { check_stack(task, patch, target) } {
         Ok(()) => {
             *zero |= switch_task(task, target);
             0
@@ -341,7 +373,11 @@ fn check_and_switch(task: TaskRef, zero: &mut bool, busy: &mut Option<&'static C
 /// Tries to switch one task: 0 when it is in the target state now, else
 /// why not (`-EBUSY` running, `-EADDRINUSE` on an affected function,
 /// `-EINVAL` unreliable stack or no stack checking).
-fn try_switch_task(task: TaskRef, zero: &mut bool) -> c_int {
+///
+/// # Safety
+///
+/// If `task` is current, preemption is disabled.
+unsafe fn try_switch_task(task: TaskRef, patch: PatchRef, zero: &mut bool) -> c_int {
     if task.patch_state() == TARGET.load(Relaxed) {
         return 0;
     }
@@ -351,9 +387,12 @@ fn try_switch_task(task: TaskRef, zero: &mut bool) -> c_int {
     }
     let mut busy = None;
     let ret = if task == TaskRef::current() {
-        check_and_switch(task, zero, &mut busy)
+        // SAFETY: preemption is disabled for current (our contract).
+        unsafe { check_and_switch(task, patch, zero, &mut busy) }
     } else {
-        task.call_inactive(|task| check_and_switch(task, zero, &mut busy))
+        // SAFETY: `call_inactive` runs the closure under the task's runqueue
+        // lock, with preemption disabled.
+        task.call_inactive(|task| unsafe { check_and_switch(task, patch, zero, &mut busy) })
     };
     if ret != 0 {
         let name = busy.map_or(core::ptr::null(), CStr::as_char_ptr);
@@ -382,6 +421,9 @@ pub(crate) fn signal_stragglers() {
 /// One pass over every task; completes the transition when all switched.
 /// A transition is running.
 fn try_complete(locked: &Locked, kind: Pass) {
+    let Some(patch) = transition_patch(locked) else {
+        return;
+    };
     let target = TARGET.load(Relaxed);
     crate::warn_on_once!(target == IDLE);
     let mut complete = true;
@@ -394,7 +436,9 @@ fn try_complete(locked: &Locked, kind: Pass) {
     // matter: those wait for the periodic pass.
     let mut quick = true;
     tasks::for_each_thread(|task| {
-        let ret = try_switch_task(task, &mut zero);
+        // SAFETY: `for_each_thread` holds `tasklist_lock` for reading,
+        // which disables preemption.
+        let ret = unsafe { try_switch_task(task, patch, &mut zero) };
         if ret != 0 {
             complete = false;
             quick &= ret == EBUSY.to_errno() || task.is_exiting();
@@ -405,7 +449,8 @@ fn try_complete(locked: &Locked, kind: Pass) {
         for cpu in tasks::possible_cpus() {
             let idle = tasks::idle_task(cpu);
             if tasks::cpu_online(cpu) {
-                if try_switch_task(idle, &mut zero) != 0 {
+                // SAFETY: an idle task is never the pass's current task.
+                if unsafe { try_switch_task(idle, patch, &mut zero) } != 0 {
                     complete = false;
                     // Its idle loop switches it: make it go around.
                     tasks::wake_if_idle(cpu);
@@ -443,9 +488,6 @@ fn try_complete(locked: &Locked, kind: Pass) {
     }
 
     sched_try_switch(false);
-    let Some(patch) = transition_patch() else {
-        return;
-    };
     complete_transition(locked, patch);
     // Freed here rather than in `complete_transition`, which the cancel path
     // also uses.
@@ -469,7 +511,7 @@ fn complete_transition(locked: &Locked, patch: PatchRef) {
         // Every task runs the old code now; take the new off the stacks,
         // and wait until no handler can still see them before clearing
         // `transition` (a handler that did could pick a removed function).
-        patch::unpatch_all(patch);
+        patch::unpatch_all(locked, patch);
         tasks::sync_all_cpus();
     }
     for func in patch.funcs() {
@@ -532,7 +574,7 @@ pub(crate) fn cancel_transition(locked: &Locked) {
     if crate::warn_on_once!(TARGET.load(Relaxed) != PATCHED) {
         return;
     }
-    let Some(patch) = transition_patch() else {
+    let Some(patch) = transition_patch(locked) else {
         return;
     };
     debug(Debug::Cancel, patch, PATCHED);
@@ -571,10 +613,10 @@ pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task
 
 /// Flags every task not yet in the target state and lets the switch points
 /// and passes work; after [`init_transition`].
-pub(crate) fn start_transition(_locked: &Locked) {
+pub(crate) fn start_transition(locked: &Locked) {
     let target = TARGET.load(Relaxed);
     crate::warn_on_once!(target == IDLE);
-    let Some(patch) = transition_patch() else {
+    let Some(patch) = transition_patch(locked) else {
         return;
     };
     pr_notice!(
@@ -607,7 +649,7 @@ pub(crate) fn try_complete_transition(locked: &Locked) {
 /// Turns a running transition around (writing the other value to
 /// `enabled`).
 pub(crate) fn reverse_transition(locked: &Locked) {
-    let Some(patch) = transition_patch() else {
+    let Some(patch) = transition_patch(locked) else {
         return;
     };
     let target = TARGET.load(Relaxed);
@@ -672,7 +714,7 @@ pub(crate) fn force_transition(locked: &Locked) {
     };
     tasks::for_each_task(update);
 
-    let Some(patch) = transition_patch() else {
+    let Some(patch) = transition_patch(locked) else {
         return;
     };
     // Patches whose code may still run must never be freed.
@@ -699,8 +741,14 @@ pub(crate) unsafe extern "C" fn __klp_sched_try_switch() {
     }
     // The flag before the target (written in the opposite order).
     fence(Acquire);
+    // SAFETY: current has `TIF_PATCH_PENDING` and runs with preemption
+    // disabled (caller's contract).
+    let Some(patch) = (unsafe { transition_patch_unlocked() }) else {
+        return;
+    };
     let mut zero = false;
-    let _ = try_switch_task(current, &mut zero);
+    // SAFETY: preemption is disabled (caller's contract).
+    let _ = unsafe { try_switch_task(current, patch, &mut zero) };
     if zero {
         kick();
     }

@@ -4,15 +4,12 @@
 //! and the function-recursion lock every ftrace handler takes.
 //!
 //! The recursion lock is C's `ftrace_test_recursion_trylock()`, an inline
-//! function built from `current->trace_recursion` and the preempt count. It
-//! is written out here (with the x86 per-CPU reads of [`crate::arch`]) so
-//! that the handler makes no out-of-line call: rustc cannot inline the C.
+//! function, reached through `rust/helpers/ftrace.c`; with
+//! `CONFIG_RUST_INLINE_HELPERS` it is inlined into the handler.
 
 use kernel::bindings;
 use kernel::error::{to_result, Result};
 use kernel::ffi::c_ulong;
-
-use crate::arch;
 
 /// The C signature of an ftrace handler.
 pub(crate) type Handler = unsafe extern "C" fn(
@@ -80,107 +77,29 @@ pub(crate) unsafe fn unregister(ops: *mut bindings::ftrace_ops, loc: usize) -> (
     (unreg, filter)
 }
 
-// `trace_recursion` bits (include/linux/trace_recursion.h): the function
-// tracer's four context bits start at 0, the transition bit follows them.
-const FTRACE_START: u32 = 0;
-const CTX_NORMAL: u32 = 3;
-const CTX_TRANSITION: u32 = 4;
-#[cfg(CONFIG_FTRACE_RECORD_RECURSION)]
-const RECORD_RECURSION_BIT: u32 = 17;
-
-const NMI_BITS: u32 = if cfg!(CONFIG_HAS_SEPARATE_PREEMPT_RESCHED_BITS) {
-    4
-} else {
-    1
-};
-const HARDIRQ_MASK: u32 = ((1 << bindings::HARDIRQ_BITS) - 1) << bindings::HARDIRQ_SHIFT;
-const NMI_MASK: u32 = ((1 << NMI_BITS) - 1) << bindings::NMI_SHIFT;
-
-/// `interrupt_context_level()`: 0 task, 1 softirq, 2 hardirq, 3 NMI.
-#[inline(always)]
-fn interrupt_context_level() -> u32 {
-    let pc = arch::preempt_count();
-    u32::from(pc & NMI_MASK != 0)
-        + u32::from(pc & (NMI_MASK | HARDIRQ_MASK) != 0)
-        + u32::from(pc & (NMI_MASK | HARDIRQ_MASK | bindings::SOFTIRQ_OFFSET) != 0)
-}
-
 /// Runs `f` under the function tracer's recursion lock for the current
 /// context, with preemption disabled (the livepatch handler relies on that,
 /// see `tasks::sync_all_cpus`): `ftrace_test_recursion_trylock()` and
 /// `_unlock()`. Returns `None`, without running `f`, on recursion.
 ///
 /// A closure rather than a guard with `Drop`: the drop glue of a guard is
-/// not inlined at the kernel's size optimisation, and a call per traced
-/// call is what this file exists to avoid.
+/// not always inlined at the kernel's size optimisation, and a call per
+/// traced call is what the inline helpers are there to avoid.
 #[inline(always)]
 pub(crate) fn with_recursion_lock<R>(
-    _ip: c_ulong,
-    _parent_ip: c_ulong,
+    ip: c_ulong,
+    parent_ip: c_ulong,
     f: impl FnOnce() -> R,
 ) -> Option<R> {
-    let word = recursion_word();
-    // SAFETY: `word` is current's own field (see `recursion_word`); an
-    // interrupt on this CPU may change it and restore it before we resume,
-    // so a volatile access, as C's READ_ONCE, suffices.
-    let val = unsafe { core::ptr::read_volatile(word) } as u32;
-
-    #[cfg(CONFIG_FTRACE_VALIDATE_RCU_IS_WATCHING)]
-    {
-        // SAFETY: no preconditions.
-        if !unsafe { bindings::rcu_is_watching() } {
-            return None;
-        }
+    // SAFETY: no precondition; on success it disabled preemption and took
+    // the recursion bit it returns, for this context of the current task.
+    let bit = unsafe { bindings::ftrace_test_recursion_trylock(ip, parent_ip) };
+    if bit < 0 {
+        return None;
     }
-
-    let mut bit = CTX_NORMAL - interrupt_context_level() + FTRACE_START;
-    if val & (1 << bit) != 0 {
-        // An interrupt that traced before updating the preempt count looks
-        // like recursion; one such level is allowed through.
-        bit = CTX_TRANSITION + FTRACE_START;
-        if val & (1 << bit) != 0 {
-            #[cfg(CONFIG_FTRACE_RECORD_RECURSION)]
-            record_recursion(word, val, _ip, _parent_ip);
-            return None;
-        }
-    }
-    // SAFETY: as above; C stores the int back (zero-extended).
-    unsafe { core::ptr::write_volatile(word, (val | (1 << bit)) as c_ulong) };
-    // SAFETY: paired with the enable below.
-    unsafe { arch::preempt_disable() };
-
     let ret = f();
-
-    // SAFETY: undoes the disable above.
-    unsafe { arch::preempt_enable_notrace() };
-    // SAFETY: current's own word, as above.
-    unsafe { core::ptr::write_volatile(word, core::ptr::read_volatile(word) & !(1 << bit)) };
+    // SAFETY: releases the bit the trylock above returned, on the same CPU
+    // (preemption stayed disabled since).
+    unsafe { bindings::ftrace_test_recursion_unlock(bit) };
     Some(ret)
-}
-
-/// `&current->trace_recursion`.
-#[inline(always)]
-fn recursion_word() -> *mut c_ulong {
-    // SAFETY: `current` is alive while it runs, and the offset is C's
-    // (bindgen's `task_struct` is not, see `layout`); only `current` touches
-    // its own `trace_recursion`.
-    unsafe {
-        arch::current()
-            .byte_add(crate::layout::c().task_trace_recursion)
-            .cast()
-    }
-}
-
-#[cfg(CONFIG_FTRACE_RECORD_RECURSION)]
-#[cold]
-fn record_recursion(word: *mut c_ulong, val: u32, ip: c_ulong, parent_ip: c_ulong) {
-    if val & (1 << RECORD_RECURSION_BIT) == 0 {
-        // SAFETY: current's own word, as in `with_recursion_lock`; the
-        // recorder is an ordinary function taking any addresses.
-        unsafe {
-            core::ptr::write_volatile(word, *word | (1 << RECORD_RECURSION_BIT));
-            bindings::ftrace_record_recursion(ip, parent_ip);
-            core::ptr::write_volatile(word, *word & !(1 << RECORD_RECURSION_BIT));
-        }
-    }
 }

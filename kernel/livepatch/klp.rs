@@ -23,7 +23,6 @@ pub mod klp_names;
 mod layout;
 mod modules;
 mod patch;
-mod rcu_read;
 mod registry;
 mod reloc;
 mod shadow;

@@ -24,7 +24,6 @@ pub(crate) struct CLayout {
     pub(crate) task_signal: usize,
     pub(crate) task_thread_node: usize,
     pub(crate) task_patch_state: usize,
-    pub(crate) task_trace_recursion: usize,
     pub(crate) signal_thread_head: usize,
     func_size: usize,
     func_new_func: usize,

@@ -35,7 +35,6 @@ use kernel::types::Opaque;
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
 use crate::cview;
-use crate::rcu_read::ReadGuard;
 use crate::shadow_sizing::{bucket_at_shift, wanted_buckets, MIN_BUCKETS};
 
 /// One shadow variable; its data follows the 48-byte header (as upstream's)
@@ -62,7 +61,7 @@ impl Node {
 /// RCU read lock, or the writer lock (nothing is retired without it, and
 /// freeing waits for a grace period after that).
 trait KeepsAlive {}
-impl KeepsAlive for ReadGuard {}
+impl KeepsAlive for rcu::Guard {}
 impl KeepsAlive for GlobalGuard<WRITER> {}
 
 /// A node reachable from a published table.
@@ -440,7 +439,7 @@ fn lookup(alive: &impl KeepsAlive, obj: *mut c_void, id: c_ulong) -> *mut c_void
 /// None beyond the C API contract: `obj` is only compared, never read.
 #[export]
 pub(crate) unsafe extern "C" fn klp_shadow_get(obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    lookup(&ReadGuard::new(), obj, id)
+    lookup(&rcu::Guard::new(), obj, id)
 }
 
 fn get_or_alloc(
@@ -452,7 +451,7 @@ fn get_or_alloc(
     ctor_data: *mut c_void,
     warn_on_exist: bool,
 ) -> *mut c_void {
-    let mut existing = lookup(&ReadGuard::new(), obj, id);
+    let mut existing = lookup(&rcu::Guard::new(), obj, id);
     if existing.is_null() {
         // Allocate before taking the lock: `gfp` may allow sleeping.
         let Some(new) = NewNode::alloc(obj, id, size, Flags::from_raw(gfp)) else {

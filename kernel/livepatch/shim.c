@@ -98,10 +98,6 @@ const unsigned long klp_rs_c_layout[] = {
 	offsetof(struct task_struct, signal),
 	offsetof(struct task_struct, thread_node),
 	offsetof(struct task_struct, patch_state),
-#ifndef CONFIG_TRACING
-#error "the livepatch handler needs current->trace_recursion (CONFIG_TRACING)"
-#endif
-	offsetof(struct task_struct, trace_recursion),
 	offsetof(struct signal_struct, thread_head),
 	sizeof(struct klp_func),
 	offsetof(struct klp_func, new_func),
@@ -161,9 +157,14 @@ const unsigned long klp_rs_c_layout[] = {
 	offsetof(struct attribute_group, attrs),
 	KLP_RS_MAX_STACK_ENTRIES,
 	/* The number of entries, last: Rust checks it against its own. */
-	66,
+	65,
 };
-static_assert(ARRAY_SIZE(klp_rs_c_layout) == 66);
+static_assert(ARRAY_SIZE(klp_rs_c_layout) == 65);
+
+/* The handler takes ftrace's recursion lock (rust/helpers/ftrace.c). */
+#ifndef CONFIG_TRACING
+#error "the livepatch handler needs ftrace_test_recursion_trylock() (CONFIG_TRACING)"
+#endif
 
 /* Debug lines of transition.rs, worded as upstream's; `what` picks one. */
 enum klp_rs_debug {

@@ -45,7 +45,7 @@ impl TaskRef {
     pub(crate) fn current() -> Self {
         // SAFETY: `current` is never NULL once the kernel runs tasks.
         // INVARIANT: the current task outlives anything it runs.
-        TaskRef(unsafe { NonNull::new_unchecked(crate::arch::current()) })
+        TaskRef(unsafe { NonNull::new_unchecked(kernel::task::Task::current_raw()) })
     }
 
     pub(crate) fn as_ptr(self) -> *mut bindings::task_struct {

@@ -598,7 +598,7 @@ pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task
     // The handler may run where RCU does not watch; the transition's
     // `sync_all_cpus()` waits for this preemption-disabled section instead.
     // SAFETY: paired below.
-    unsafe { crate::arch::preempt_disable() };
+    unsafe { bindings::preempt_disable_notrace() };
     // The test-and-clear is a full barrier: it orders the flag read before
     // the target read, and before later reads of `func->transition`.
     if task.test_and_clear_patch_pending() {
@@ -608,7 +608,7 @@ pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task
         }
     }
     // SAFETY: paired with the disable above.
-    unsafe { crate::arch::preempt_enable_notrace() };
+    unsafe { bindings::preempt_enable_notrace() };
 }
 
 /// Flags every task not yet in the target state and lets the switch points

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmarks, on the C core and the Rust core, one after
-# the other in one run, then side by side (median of the runs of each).
-# Never run as tests: timings under TCG are only comparable within one run.
+# `make bench`: the benchmarks, on the C core and the Rust core in one run,
+# then side by side (median of the runs of each). The micro-benchmarks run
+# under -icount, the kernels taking turns (BENCH_ROUNDS, default 3); the
+# transition benchmark once per kernel on the wall clock. Never run as
+# tests: wall-clock timings under TCG are only comparable within one run.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,17 +21,40 @@ for impl in c rust; do
 	echo "== $impl: build"
 	KLP_IMPL=$impl "$here/build.sh" >"$cache/last-bench-build-$impl.log" 2>&1 ||
 		{ tail -n 30 "$cache/last-bench-build-$impl.log"; exit 1; }
-	echo "== $impl: ${benches[*]}"
-	KLP_IMPL=$impl KLP_LOG=$cache/logs/$stamp-$impl-bench.log "$here/run-guest.sh" check "${benches[@]}" |
-		grep -v '^KLP-'
+done
+
+# Micro-benchmarks (the cost of a call, shadow variables) under -icount:
+# guest time then counts executed instructions (shift=0: one per ns), so
+# the figures are instruction costs, which host load does not move; the
+# two kernels take turns, BENCH_ROUNDS times each.
+rounds=${BENCH_ROUNDS:-3}
+icount="-icount shift=0,sleep=off"
+logs=()
+for ((round = 1; round <= rounds; round++)); do
+	for impl in c rust; do
+		echo "== $impl: micro-benchmarks, round $round of $rounds ($icount)"
+		log=$cache/logs/$stamp-$impl-micro-$round.log
+		KLP_IMPL=$impl KLP_LOG=$log KLP_QEMU_EXTRA=$icount KLP_APPEND=klp.bench=micro \
+			"$here/run-guest.sh" check "${benches[@]}" | grep -v '^KLP-'
+		logs+=("$impl:$log")
+	done
+done
+# Transitions on the wall clock: timers and scheduling are what they cost.
+for impl in c rust; do
+	echo "== $impl: transitions"
+	log=$cache/logs/$stamp-$impl-transition.log
+	KLP_IMPL=$impl KLP_LOG=$log KLP_APPEND=klp.bench=transition \
+		"$here/run-guest.sh" check "${benches[@]}" | grep -v '^KLP-'
+	logs+=("$impl:$log")
 done
 
 # BENCH <name> run=<n> <key>=<value>... ; group by name plus every key that
 # is not a measurement (live=...), take the median per implementation.
 echo
-echo "== results (median of runs, and the range; unit in the metric name; lower is better)"
-for impl in c rust; do
-	sed -n "s/^BENCH /$impl /p" "$cache/logs/$stamp-$impl-bench.log"
+echo "== results (median of runs, and the range; unit in the metric name, where call and shadow"
+echo "   ns are -icount ns, i.e. executed instructions; lower is better)"
+for entry in "${logs[@]}"; do
+	sed -n "s/^BENCH /${entry%%:*} /p" "${entry#*:}"
 done | awk '
 function extreme(list, want_max,   n, a, i, v) {
 	n = split(list, a, " ")
@@ -63,4 +88,4 @@ END {
 			sprintf("%.1f-%.1f", extreme(cv, 0), extreme(cv, 1)), sprintf("%.1f-%.1f", extreme(rv, 0), extreme(rv, 1))
 	}
 }'
-echo "logs: $cache/logs/$stamp-c-bench.log $cache/logs/$stamp-rust-bench.log"
+echo "logs: $cache/logs/$stamp-*"

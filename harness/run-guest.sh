@@ -58,7 +58,10 @@ append="console=ttyS0 panic=-1 loglevel=5 klp.mode=$mode"
 # More kernel parameters for this boot (KLP_APPEND); KLP_RESULT_SUFFIX tells
 # its results from another boot's of the same test.
 [[ -n ${KLP_APPEND:-} ]] && append="$append $KLP_APPEND"
-qemu=(qemu-system-x86_64 "${accel[@]}" -m "${KLP_MEM:-1G}" -smp "${KLP_SMP:-2}"
+# More QEMU options (KLP_QEMU_EXTRA, split on spaces): make bench adds
+# -icount for the micro-benchmarks.
+read -ra qemu_extra <<<"${KLP_QEMU_EXTRA:-}"
+qemu=(qemu-system-x86_64 "${accel[@]}" "${qemu_extra[@]}" -m "${KLP_MEM:-1G}" -smp "${KLP_SMP:-2}"
 	-nographic -no-reboot -kernel "$bzimage" -initrd "$initrd" -append "$append")
 
 case $mode in
@@ -66,7 +69,7 @@ check) limit=${KLP_BOOT_TIMEOUT:-$((300 + 300 * ${#tests[@]}))} ;;
 shell) limit=${KLP_BOOT_TIMEOUT:-7200} ;;
 *) limit=${KLP_BOOT_TIMEOUT:-300} ;;
 esac
-echo "run-guest: $flavour kernel, ${accel[*]}, limit ${limit}s; console log: $log"
+echo "run-guest: $flavour kernel, ${accel[*]}${qemu_extra[*]:+ ${qemu_extra[*]}}, limit ${limit}s; console log: $log"
 
 if [[ $mode == shell ]]; then
 	timeout -k 10 "$limit" "${qemu[@]}" 2>&1 | tee "$log"

@@ -64,20 +64,32 @@ impl FuncStack {
     /// The function on top, which the handler redirects to.
     #[inline(always)]
     pub(crate) fn top(&self) -> Option<FuncRef> {
-        self.after(self.head())
+        // SAFETY: the head of this stack.
+        unsafe { self.after(self.head()) }
     }
 
     /// The function below `func`: the previous redirect, or `None` when
     /// `func` is the last and the original code comes next.
+    ///
+    /// # Safety
+    ///
+    /// `func` is on this stack (or was removed from it less than a grace
+    /// period ago, and the caller is an RCU reader).
     #[inline(always)]
-    pub(crate) fn below(&self, func: FuncRef) -> Option<FuncRef> {
-        self.after(func.stack_node())
+    pub(crate) unsafe fn below(&self, func: FuncRef) -> Option<FuncRef> {
+        // SAFETY: `func`'s node is an entry of this list (caller's contract).
+        unsafe { self.after(func.stack_node()) }
     }
 
+    /// The function after `node` on this list, if `node` is not the last.
+    ///
+    /// # Safety
+    ///
+    /// `node` is this list's head or one of its entries.
     #[inline(always)]
-    fn after(&self, node: *mut bindings::list_head) -> Option<FuncRef> {
-        // SAFETY: `node` is the head or a linked entry (type invariant).
-        // Acquire pairs with the Release of `push`: the entry's fields were
+    unsafe fn after(&self, node: *mut bindings::list_head) -> Option<FuncRef> {
+        // SAFETY: `node` is the head or an entry of this list (caller's
+        // contract), valid as the type invariant says. Acquire pairs with the Release of `push`: the entry's fields were
         // written before it was linked. (On x86 it is a plain load.)
         let next = unsafe { next_cell(node) }.load(Acquire);
         // SAFETY: every node but the head is a `stack_node` of a live func.

@@ -88,6 +88,11 @@ pub(crate) struct CLayout {
     entries: usize,
 }
 
+// The same count as shim.c's static_assert: the offsets are read before
+// `verify` runs (the module loader and the fork and exit paths call in from
+// early boot), so the two lists must agree at compile time.
+const _: () = assert!(size_of::<CLayout>() == 65 * size_of::<usize>());
+
 extern "C" {
     #[link_name = "klp_rs_c_layout"]
     static C_LAYOUT: CLayout;

@@ -94,7 +94,10 @@ fn find_ops_locked(_locked: &Locked, old_func: usize) -> Option<&KlpOps> {
 pub(crate) unsafe fn previous_code(func: FuncRef) -> (usize, usize) {
     // SAFETY: preemption is disabled, or we hold the mutex, for this call
     // (caller's contract); nothing of the ops outlives it.
-    let prev = unsafe { find_ops(func.old_func()) }.and_then(|ops| ops.stack.below(func));
+    let ops = unsafe { find_ops(func.old_func()) };
+    // SAFETY: the functions of the patch in transition are patched, so on
+    // the stack of the ops for their function.
+    let prev = ops.and_then(|ops| unsafe { ops.stack.below(func) });
     match prev {
         Some(prev) => (prev.new_func(), prev.new_size()),
         None => (func.old_func(), func.old_size()),
@@ -148,7 +151,8 @@ unsafe fn redirect(ops: &KlpOps, fregs: *mut bindings::ftrace_regs) {
         crate::warn_on_once!(state == IDLE);
         if state == UNPATCHED {
             // Not switched yet: the previous version, or the original code.
-            match ops.stack.below(func) {
+            // SAFETY: `func` is this stack's top.
+            match unsafe { ops.stack.below(func) } {
                 Some(prev) => func = prev,
                 None => return,
             }
@@ -164,7 +168,7 @@ unsafe fn redirect(ops: &KlpOps, fregs: *mut bindings::ftrace_regs) {
 
 impl KlpOps {
     /// Registers a new ops redirecting `func.old_func()` to `func`.
-    fn create(func: FuncRef) -> Result {
+    fn create(_locked: &Locked, func: FuncRef) -> Result {
         let Some(loc) = arch::fentry_location(func.old_func()) else {
             pr_err!(
                 "failed to find location for function '{}'\n",
@@ -184,8 +188,8 @@ impl KlpOps {
             GFP_KERNEL,
         )?;
         ops.stack.init();
-        // SAFETY: we hold `klp_mutex` (caller's contract of `patch_func`);
-        // `func` is unpatched, hence on no stack.
+        // SAFETY: we hold `klp_mutex` (the guard); `func` is unpatched, hence
+        // on no stack.
         unsafe { ops.stack.push(func) };
         // The ops must not move once ftrace links it.
         let ops = KBox::into_raw(ops);
@@ -259,7 +263,7 @@ fn patch_func(locked: &Locked, func: FuncRef) -> Result {
     match find_ops_locked(locked, func.old_func()) {
         // SAFETY: mutex held; an unpatched func is on no stack.
         Some(ops) => unsafe { ops.stack.push(func) },
-        None => KlpOps::create(func)?,
+        None => KlpOps::create(locked, func)?,
     }
     func.set_patched(true);
     Ok(())

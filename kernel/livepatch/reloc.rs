@@ -34,9 +34,13 @@ const SHN_LIVEPATCH: u16 = bindings::SHN_LIVEPATCH as u16;
 /// - each section's `sh_name` is an offset into the NUL-terminated names at
 ///   `shstrtab`, and each symbol's `st_name` one into `strtab` (the loader
 ///   checked both when it loaded the module);
-/// - the contents of every section in `sections` that is SHF_ALLOC are at
-///   its `sh_addr`, and, unless `late`, those of every other section too
-///   (the loader's temporary copy, which it frees after loading);
+/// - unless `late`, the contents of every section in `sections` are at its
+///   `sh_addr` (in the module's memory, or in the loader's temporary copy);
+///   when `late`, only those of the SHF_ALLOC sections that live in the
+///   module's core memory (not `.init*`, nor `.exit*` without
+///   `CONFIG_MODULE_UNLOAD`, which go with the init memory; the string
+///   tables, which the loader marks SHF_ALLOC, are never read through
+///   their headers);
 /// - the symbol table, section `symndx`, is in memory at its `sh_addr`
 ///   (the loader keeps a livepatch module's whole table);
 /// - the data stays valid and, but for the symbol values the core writes,
@@ -64,6 +68,28 @@ struct RelaSection<'e> {
 }
 
 impl<'a> Elf<'a> {
+    /// # Safety
+    ///
+    /// The arguments satisfy the type invariants for `'a`.
+    unsafe fn new(
+        module: ModRef,
+        sections: &'a [Elf64_Shdr],
+        shstrtab: *const c_char,
+        strtab: *const c_char,
+        symndx: usize,
+        late: bool,
+    ) -> Self {
+        // INVARIANT: the caller's contract.
+        Elf {
+            module,
+            sections,
+            shstrtab,
+            strtab,
+            symndx,
+            late,
+        }
+    }
+
     fn section(&self, index: usize) -> Result<&'a Elf64_Shdr> {
         self.sections.get(index).ok_or(ENOEXEC)
     }
@@ -77,6 +103,19 @@ impl<'a> Elf<'a> {
     /// Whether the contents of `shdr` are in memory at its `sh_addr`.
     fn in_memory(&self, shdr: &Elf64_Shdr) -> bool {
         shdr.sh_addr != 0 && (!self.late || shdr.sh_flags & u64::from(bindings::SHF_ALLOC) != 0)
+    }
+
+    /// Whether relocation target `target` is in memory: while loading, every
+    /// section the loader relocates is (SHF_ALLOC ones and the per-CPU
+    /// template, whose flag it cleared); later, only those of core memory.
+    fn target_in_memory(&self, target: &Elf64_Shdr) -> bool {
+        if !self.late {
+            return target.sh_addr != 0;
+        }
+        let name = self.section_name(target).to_bytes();
+        let freed = name.starts_with(b".init")
+            || (!cfg!(CONFIG_MODULE_UNLOAD) && name.starts_with(b".exit"));
+        target.sh_flags & u64::from(bindings::SHF_ALLOC) != 0 && self.in_memory(target) && !freed
     }
 
     /// The symbol table.
@@ -130,9 +169,7 @@ impl<'a> Elf<'a> {
             return Err(ENOEXEC);
         }
         let target = self.target(shdr, name)?;
-        let freed = self.late && self.section_name(target).to_bytes().starts_with(b".init");
-        if target.sh_flags & u64::from(bindings::SHF_ALLOC) == 0 || !self.in_memory(target) || freed
-        {
+        if !self.target_in_memory(target) {
             pr_err!(
                 "section '{}' relocates a section that is not loaded\n",
                 name
@@ -210,10 +247,11 @@ fn section_object(name: &CStr) -> Result<&[u8]> {
 fn resolve_symbols(elf: &Elf<'_>, section: &RelaSection<'_>) -> Result {
     let sec_vmlinux = section.object == b"vmlinux";
     let section_name = section.name;
-    let symbols = elf.symbols()?;
     for (index, rela) in elf.relas(section).iter().enumerate() {
         let sym_index = (rela.r_info >> 32) as usize;
-        let Some(sym) = symbols.get(sym_index) else {
+        // A copy: the table is written below, so no reference into it may
+        // live across that.
+        let Some(sym) = elf.symbols()?.get(sym_index).copied() else {
             pr_err!(
                 "section {}: relocation {} refers to symbol {}, past the symbol table\n",
                 section_name,
@@ -222,7 +260,7 @@ fn resolve_symbols(elf: &Elf<'_>, section: &RelaSection<'_>) -> Result {
             );
             return Err(EINVAL);
         };
-        let name = elf.symbol_name(sym);
+        let name = elf.symbol_name(&sym);
         if sym.st_shndx != SHN_LIVEPATCH {
             pr_err!(
                 "symbol {} at rela sec {} idx {} is not marked as a livepatch symbol\n",
@@ -268,10 +306,13 @@ fn c_string<'a>(buf: &'a mut [u8], bytes: &[u8]) -> Result<&'a CStr> {
 /// Applies or clears section `secndx` if it is for `object` (`None`:
 /// vmlinux), as `klp_write_section_relocs()`.
 fn write_section(elf: &Elf<'_>, secndx: usize, object: Option<&CStr>, apply: bool) -> Result {
-    let section = elf.rela_section(secndx)?;
-    if section.object != object.unwrap_or(c"vmlinux").to_bytes() {
+    // Another object's sections are none of this call's business, whatever
+    // their headers say (as upstream).
+    let name = elf.section_name(elf.section(secndx)?);
+    if section_object(name)? != object.unwrap_or(c"vmlinux").to_bytes() {
         return Ok(());
     }
+    let section = elf.rela_section(secndx)?;
     if apply {
         resolve_symbols(elf, &section)?;
     }
@@ -330,29 +371,32 @@ pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
     // indices (it skips a section whose target is not below `e_shnum`), so
     // the table has at least this many headers.
     let known = secndx.max(symndx).max(target) + 1;
-    let elf = Elf {
-        module,
-        // SAFETY: `sechdrs` holds at least `known` headers, as just argued,
-        // which the loader does not change while it relocates.
-        sections: unsafe { core::slice::from_raw_parts(sechdrs, known) },
-        shstrtab,
-        strtab,
-        symndx,
-        late: false,
-    };
+    // SAFETY: `sechdrs` holds at least `known` headers, as just argued,
+    // which the loader does not change while it relocates.
+    let sections = unsafe { core::slice::from_raw_parts(sechdrs, known) };
+    // SAFETY: the loader is relocating the module: its section names, string
+    // table and symbol table are those it checked, and every section it
+    // loaded is at its `sh_addr` (the invariants while loading).
+    let elf = unsafe { Elf::new(module, sections, shstrtab, strtab, symndx, false) };
     // SAFETY: NULL or a NUL-terminated module name (caller's contract).
     let object = (!objname.is_null()).then(|| unsafe { CStr::from_char_ptr(objname) });
     crate::registry::to_errno(write_section(&elf, secndx, object, true))
 }
 
 fn elf_of(info: &KlpInfo, module: ModRef) -> Elf<'_> {
-    Elf {
-        module,
-        sections: info.sections(),
-        shstrtab: info.secstrings(),
-        strtab: info.strtab(),
-        symndx: info.symndx() as usize,
-        late: true,
+    // SAFETY: `klp_info` keeps the checked section headers and names of the
+    // loaded livepatch module `module`, whose core kallsyms hold the full
+    // symbol table and its names; the headers carry the addresses of the
+    // loaded sections (the invariants once loaded, `late`).
+    unsafe {
+        Elf::new(
+            module,
+            info.sections(),
+            info.secstrings(),
+            info.strtab(),
+            info.symndx() as usize,
+            true,
+        )
     }
 }
 
@@ -383,7 +427,10 @@ pub(crate) fn check_sections(patch: PatchRef) -> Result {
             // The loader wrote these, or refused the module, unless their
             // target is not one it relocates: then they were never written.
             let target = elf.target(elf.section(index)?, name)?;
-            if target.sh_flags & u64::from(bindings::SHF_ALLOC) == 0 {
+            // The loader clears the per-CPU template's SHF_ALLOC, and writes
+            // relocations into it all the same.
+            let percpu = elf.section_name(target).to_bytes() == b".data..percpu";
+            if target.sh_flags & u64::from(bindings::SHF_ALLOC) == 0 && !percpu {
                 pr_err!(
                     "section '{}' relocates a section that is not loaded\n",
                     name

@@ -442,7 +442,12 @@ pub(crate) unsafe extern "C" fn klp_shadow_get(obj: *mut c_void, id: c_ulong) ->
     lookup(&rcu::Guard::new(), obj, id)
 }
 
-fn get_or_alloc(
+/// [`klp_shadow_alloc`] and [`klp_shadow_get_or_alloc`].
+///
+/// # Safety
+///
+/// `ctor`, if any, is safe to call with `obj`, the new data and `ctor_data`.
+unsafe fn get_or_alloc(
     obj: *mut c_void,
     id: c_ulong,
     size: usize,
@@ -468,9 +473,10 @@ fn get_or_alloc(
             Some(found) => existing = found.data(),
             None => {
                 if let Some(ctor) = ctor {
-                    // SAFETY: the constructor contract of `livepatch.h`: it
-                    // gets the object, the zeroed data and `ctor_data`, and
-                    // runs under the shadow lock like upstream.
+                    // SAFETY: safe to call so (our contract, the constructor
+                    // contract of `livepatch.h`): it gets the object, the
+                    // zeroed data and `ctor_data`, and runs under the shadow
+                    // lock like upstream.
                     let err = unsafe { ctor(obj, new.data(), ctor_data) };
                     if err != 0 {
                         drop(writer);
@@ -513,7 +519,8 @@ pub(crate) unsafe extern "C" fn klp_shadow_alloc(
     ctor: bindings::klp_shadow_ctor_t,
     ctor_data: *mut c_void,
 ) -> *mut c_void {
-    get_or_alloc(obj, id, size, gfp_flags, ctor, ctor_data, true)
+    // SAFETY: forwarded from our caller.
+    unsafe { get_or_alloc(obj, id, size, gfp_flags, ctor, ctor_data, true) }
 }
 
 /// Returns the data of `<obj, id>`, allocating it as `klp_shadow_alloc`
@@ -531,12 +538,18 @@ pub(crate) unsafe extern "C" fn klp_shadow_get_or_alloc(
     ctor: bindings::klp_shadow_ctor_t,
     ctor_data: *mut c_void,
 ) -> *mut c_void {
-    get_or_alloc(obj, id, size, gfp_flags, ctor, ctor_data, false)
+    // SAFETY: forwarded from our caller.
+    unsafe { get_or_alloc(obj, id, size, gfp_flags, ctor, ctor_data, false) }
 }
 
 /// Unlinks the nodes `take` selects from the chains `heads` gives, calls
 /// `dtor` on each and retires it, all under the writer lock. Returns how many.
-fn unlink_chains<'t>(
+///
+/// # Safety
+///
+/// `dtor`, if any, is safe to call with each selected variable's object and
+/// data.
+unsafe fn unlink_chains<'t>(
     writer: &GlobalGuard<WRITER>,
     view: View<'t>,
     heads: impl Iterator<Item = &'t AtomicPtr<Node>>,
@@ -547,10 +560,11 @@ fn unlink_chains<'t>(
     for head in heads {
         freed += view.unlink_where(writer, head, &take, |node| {
             if let Some(dtor) = dtor {
-                // SAFETY: the destructor contract of `livepatch.h`: it gets
-                // the object and the data of a variable being freed, under
-                // the shadow lock like upstream. The node stays valid until
-                // `retire`'s grace period.
+                // SAFETY: safe to call so (our contract, the destructor
+                // contract of `livepatch.h`): it gets the object and the
+                // data of a variable being freed, under the shadow lock like
+                // upstream. The node stays valid until `retire`'s grace
+                // period.
                 unsafe { dtor(node.0.as_ref().obj as *mut c_void, node.data()) };
             }
             retire(node);
@@ -561,7 +575,11 @@ fn unlink_chains<'t>(
 
 /// Frees the variables with `id`: only `<obj, id>` when `obj` is given (one
 /// chain to walk), else all of them.
-fn free(obj: Option<usize>, id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
+///
+/// # Safety
+///
+/// As for [`unlink_chains`], for the variables freed.
+unsafe fn free(obj: Option<usize>, id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
     let Some(mut writer) = writer() else {
         return;
     };
@@ -569,15 +587,18 @@ fn free(obj: Option<usize>, id: c_ulong, dtor: bindings::klp_shadow_dtor_t) {
         return;
     };
     let take = |n: &Node| n.id == id && obj.is_none_or(|obj| n.obj == obj);
-    let freed = match obj {
-        Some(obj) => unlink_chains(
-            &writer,
-            view,
-            core::iter::once(view.head(obj, id)),
-            take,
-            dtor,
-        ),
-        None => unlink_chains(&writer, view, view.heads(), take, dtor),
+    // SAFETY: `dtor` is safe to call for these variables (our contract).
+    let freed = unsafe {
+        match obj {
+            Some(obj) => unlink_chains(
+                &writer,
+                view,
+                core::iter::once(view.head(obj, id)),
+                take,
+                dtor,
+            ),
+            None => unlink_chains(&writer, view, view.heads(), take, dtor),
+        }
     };
     let buckets = view.len();
     // Last use of `view`: the count may change now.
@@ -598,7 +619,8 @@ pub(crate) unsafe extern "C" fn klp_shadow_free(
     id: c_ulong,
     dtor: bindings::klp_shadow_dtor_t,
 ) {
-    free(Some(obj as usize), id, dtor);
+    // SAFETY: forwarded from our caller.
+    unsafe { free(Some(obj as usize), id, dtor) };
 }
 
 /// Frees every shadow variable with `id`, calling `dtor` on each first.
@@ -611,5 +633,6 @@ pub(crate) unsafe extern "C" fn klp_shadow_free_all(
     id: c_ulong,
     dtor: bindings::klp_shadow_dtor_t,
 ) {
-    free(None, id, dtor);
+    // SAFETY: forwarded from our caller.
+    unsafe { free(None, id, dtor) };
 }

@@ -327,7 +327,7 @@ unsafe extern "C" fn enabled_show(
 ) -> isize {
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
-    // SAFETY: a show callback\'s buffer (caller\'s contract).
+    // SAFETY: a show callback's buffer (caller's contract).
     unsafe { emit(buf, c_int::from(patch.enabled())) }
 }
 
@@ -405,7 +405,7 @@ unsafe extern "C" fn replace_show(
 ) -> isize {
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
-    // SAFETY: a show callback\'s buffer (caller\'s contract).
+    // SAFETY: a show callback's buffer (caller's contract).
     unsafe { emit(buf, c_int::from(patch.replace())) }
 }
 
@@ -419,7 +419,7 @@ unsafe extern "C" fn stack_order_show(
 ) -> isize {
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
-    // SAFETY: a show callback\'s buffer (caller\'s contract).
+    // SAFETY: a show callback's buffer (caller's contract).
     unsafe { emit(buf, crate::registry::stack_order(patch)) }
 }
 
@@ -462,6 +462,6 @@ unsafe extern "C" fn patched_show(
     // SAFETY: `OBJECT_KTYPE`'s attribute: `kobj` is an object's, alive
     // during the callback.
     let obj = unsafe { ObjRef::from_kobj(kobj) };
-    // SAFETY: a show callback\'s buffer (caller\'s contract).
+    // SAFETY: a show callback's buffer (caller's contract).
     unsafe { emit(buf, c_int::from(obj.patched())) }
 }

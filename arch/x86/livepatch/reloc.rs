@@ -147,8 +147,9 @@ fn current_bytes(section: &Section<'_>, write: &Write) -> Option<u64> {
 /// `apply` false, cleared), so that [`write`] cannot stop halfway.
 pub(crate) fn check(section: &Section<'_>, apply: bool) -> Result {
     let name = section.name;
-    if section.target.sh_flags & u64::from(bindings::SHF_ALLOC) == 0 || section.target.sh_addr == 0
-    {
+    // Whether the target is loaded is the caller's to check (the per-CPU
+    // template, which the loader relocates, is not SHF_ALLOC).
+    if section.target.sh_addr == 0 {
         pr_err!(
             "section '{}' relocates a section that is not loaded\n",
             name

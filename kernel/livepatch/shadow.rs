@@ -17,7 +17,6 @@
 //! follow the old links, which nothing changes after the switch; the old link
 //! becomes the spare again only after that grace period.
 
-use core::alloc::Layout;
 use core::marker::PhantomData;
 use core::ptr::{addr_of, null_mut, NonNull};
 use core::sync::atomic::{
@@ -25,8 +24,7 @@ use core::sync::atomic::{
 };
 use kernel::ffi::{c_ulong, c_void};
 
-use kernel::alloc::allocator::Kmalloc;
-use kernel::alloc::{flags, Allocator, Flags, KVVec, NumaNode};
+use kernel::alloc::KVVec;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::lock::GlobalGuard;
@@ -38,8 +36,9 @@ use crate::cview;
 use crate::shadow_sizing::{bucket_at_shift, wanted_buckets, MIN_BUCKETS};
 
 /// One shadow variable; its data follows the 48-byte header (as upstream's)
-/// in the same allocation, 16-byte aligned like a kmalloc'd buffer.
-#[repr(C, align(16))]
+/// in the same `kzalloc()` allocation, so it is aligned as upstream's: to 8
+/// bytes (`ARCH_KMALLOC_MINALIGN`), the alignment of the header.
+#[repr(C)]
 struct Node {
     /// Chain links, indexed by [`Table::slot`] of the table walked.
     next: [AtomicPtr<Node>; 2],
@@ -49,13 +48,7 @@ struct Node {
     id: c_ulong,
 }
 
-impl Node {
-    #[inline]
-    fn layout(size: usize) -> Option<Layout> {
-        let total = size_of::<Node>().checked_add(size)?;
-        Layout::from_size_align(total, align_of::<Node>()).ok()
-    }
-}
+const _: () = assert!(size_of::<Node>() == 48 && align_of::<Node>() <= 8);
 
 /// Proof that published tables and nodes stay alive while it is held: the
 /// RCU read lock, or the writer lock (nothing is retired without it, and
@@ -72,19 +65,26 @@ impl NodeRef {
     #[inline(always)]
     fn data(self) -> *mut c_void {
         // SAFETY: the data area starts right after the header, inside the
-        // same allocation (see `Node::layout`); no access happens here.
+        // same allocation (see `NewNode::alloc`); no access happens here.
         unsafe { self.0.as_ptr().add(1) }.cast()
     }
 }
 
 /// A node allocated but not published yet; freed at once when dropped.
-struct NewNode(NonNull<Node>, Layout);
+struct NewNode(NonNull<Node>);
 
 impl NewNode {
-    fn alloc(obj: *mut c_void, id: c_ulong, size: usize, gfp: Flags) -> Option<Self> {
-        let layout = Node::layout(size)?;
-        let mem = Kmalloc::alloc(layout, gfp | flags::__GFP_ZERO, NumaNode::NO_NODE).ok()?;
-        let node = mem.cast::<Node>();
+    /// A zeroed node with `size` bytes of data, from `kzalloc()` with the
+    /// caller's flags as upstream (the kernel crate's `Kmalloc` goes through
+    /// `krealloc()`, which costs a third more per allocation here).
+    #[inline]
+    fn alloc(obj: *mut c_void, id: c_ulong, size: usize, gfp: bindings::gfp_t) -> Option<Self> {
+        let total = size_of::<Node>().checked_add(size)?;
+        // SAFETY: any size and flags are accepted; the result is NULL or a
+        // zeroed allocation of `total` bytes, kmalloc-aligned (at least 8,
+        // `Node`'s alignment).
+        let mem = unsafe { bindings::kzalloc(total, gfp) };
+        let node = NonNull::new(mem.cast::<Node>())?;
         // SAFETY: the allocation is fresh, large and aligned enough for a
         // `Node`, and zeroed, which is a valid `Node` (null links, an opaque
         // RCU head); we own it exclusively.
@@ -93,7 +93,7 @@ impl NewNode {
             node.obj = obj as usize;
             node.id = id;
         }
-        Some(NewNode(node, layout))
+        Some(NewNode(node))
     }
 
     fn data(&self) -> *mut c_void {
@@ -111,8 +111,8 @@ impl NewNode {
 impl Drop for NewNode {
     fn drop(&mut self) {
         // SAFETY: never published, so nobody else can see it; allocated by
-        // `Kmalloc` with exactly this layout.
-        unsafe { Kmalloc::free(self.0.cast(), self.1) };
+        // `kzalloc()`.
+        unsafe { bindings::kfree(self.0.as_ptr().cast()) };
     }
 }
 
@@ -122,14 +122,18 @@ fn retire(node: NodeRef) {
     let ptr = node.0.as_ptr();
     // SAFETY: the node is unlinked, so no new reader can reach it; its `rcu`
     // head is unused (each node is retired once); it was allocated by
-    // `Kmalloc`, which `kvfree` frees, and only after the readers that could
+    // `kzalloc()`, which `kvfree` frees, and only after the readers that could
     // still see it are done.
     unsafe { bindings::kvfree_call_rcu(Opaque::cast_into(addr_of!((*ptr).rcu)), ptr.cast()) };
 }
 
-/// Low bits of the published word that hold `shift << 1 | slot`; bucket
-/// arrays are aligned well past them (see [`Table::new`]).
+/// Low bits of the published word that hold `slot << 6 | shift`; bucket
+/// arrays are aligned well past them (see [`Table::new`]). The shift is in
+/// the lowest six bits, so that the lookup shifts by the word itself (x86
+/// shifts by the count's low six bits).
 const TAG_MASK: usize = (1 << 7) - 1;
+const SHIFT_MASK: usize = (1 << 6) - 1;
+const SLOT_BIT: u32 = 6;
 
 /// One generation of the table: owns the bucket array.
 struct Table {
@@ -161,7 +165,7 @@ impl Table {
 
     /// The word readers load: bucket array address, shift and slot.
     fn packed(&self) -> *mut AtomicPtr<Node> {
-        let tag = (self.shift as usize) << 1 | self.slot;
+        let tag = self.slot << SLOT_BIT | self.shift as usize;
         self.buckets.as_ptr().cast_mut().map_addr(|addr| addr | tag)
     }
 
@@ -176,19 +180,36 @@ impl Table {
 struct View<'g> {
     buckets: NonNull<AtomicPtr<Node>>,
     shift: u32,
-    slot: usize,
+    /// The tag bits, where [`View::slot`] finds the slot when needed.
+    tag: usize,
     _alive: PhantomData<&'g Node>,
 }
 
-/// The table as published to readers: NULL until [`init`] ran.
-static PUBLISHED: AtomicPtr<AtomicPtr<Node>> = AtomicPtr::new(null_mut());
+/// What readers find before [`init`] published the first table: two empty
+/// buckets, never written, aligned past the tag bits. Lookups need no NULL
+/// check, and find nothing.
+#[repr(C, align(128))]
+struct EmptyTable([AtomicPtr<Node>; 2]);
+
+static EMPTY: EmptyTable = EmptyTable([AtomicPtr::new(null_mut()), AtomicPtr::new(null_mut())]);
+
+/// The table as published to readers, packed as [`Table::packed`] packs it:
+/// [`EMPTY`] (shift 63: two buckets; slot 0) until [`init`] ran.
+static PUBLISHED: AtomicPtr<AtomicPtr<Node>> = AtomicPtr::new(
+    (&raw const EMPTY)
+        .cast::<AtomicPtr<Node>>()
+        .cast_mut()
+        .wrapping_byte_add(63),
+);
 
 /// The published table, valid while `alive` is held.
 #[inline(always)]
-fn published<'g>(_alive: &'g impl KeepsAlive) -> Option<View<'g>> {
+fn published<'g>(_alive: &'g impl KeepsAlive) -> View<'g> {
     let word = PUBLISHED.load(Acquire);
-    // SAFETY: checked non-NULL; a non-NULL word was made by `Table::packed`.
-    (!word.is_null()).then(|| unsafe { View::unpack(word) })
+    // SAFETY: the word is `EMPTY`'s, which lives forever, or was made by
+    // `Table::packed` of a table that readers can reach until a grace period
+    // after it is replaced; `alive` holds such a period open.
+    unsafe { View::unpack(word) }
 }
 
 impl<'g> View<'g> {
@@ -201,10 +222,16 @@ impl<'g> View<'g> {
         View {
             // SAFETY: the bucket array of a table is never NULL.
             buckets: unsafe { NonNull::new_unchecked(word.map_addr(|addr| addr & !TAG_MASK)) },
-            shift: (tag >> 1) as u32,
-            slot: tag & 1,
+            shift: (tag & SHIFT_MASK) as u32,
+            tag,
             _alive: PhantomData,
         }
+    }
+
+    /// Which of a node's two links this table's chains use.
+    #[inline(always)]
+    fn slot(self) -> usize {
+        self.tag >> SLOT_BIT
     }
 
     #[inline]
@@ -236,13 +263,19 @@ impl<'g> View<'g> {
 
     #[inline(always)]
     fn find(self, obj: usize, id: c_ulong) -> Option<NodeRef> {
-        let mut next = self.head(obj, id).load(Acquire);
+        // The first node apart: a hit there, the common case, needs no slot.
+        let first = NonNull::new(self.head(obj, id).load(Acquire))?;
+        let node = self.node(NodeRef(first));
+        if node.obj == obj && node.id == id {
+            return Some(NodeRef(first));
+        }
+        let mut next = node.next[self.slot()].load(Acquire);
         while let Some(ptr) = NonNull::new(next) {
             let node = self.node(NodeRef(ptr));
             if node.obj == obj && node.id == id {
                 return Some(NodeRef(ptr));
             }
-            next = node.next[self.slot].load(Acquire);
+            next = node.next[self.slot()].load(Acquire);
         }
         None
     }
@@ -253,7 +286,7 @@ impl<'g> View<'g> {
         // SAFETY: not published yet, so we are its only user.
         let node = unsafe { ptr.as_ref() };
         let head = self.head(node.obj, node.id);
-        node.next[self.slot].store(head.load(Relaxed), Relaxed);
+        node.next[self.slot()].store(head.load(Relaxed), Relaxed);
         // Release: a reader that finds the node sees it fully initialised.
         head.store(ptr.as_ptr(), Release);
     }
@@ -273,11 +306,11 @@ impl<'g> View<'g> {
             let node = self.node(NodeRef(ptr));
             if take(node) {
                 // Readers on this node keep following its own link, intact.
-                link.store(node.next[self.slot].load(Relaxed), Release);
+                link.store(node.next[self.slot()].load(Relaxed), Release);
                 taken(NodeRef(ptr));
                 count += 1;
             } else {
-                link = &node.next[self.slot];
+                link = &node.next[self.slot()];
             }
         }
         count
@@ -389,9 +422,9 @@ unsafe fn resize() {
             let mut next = head.load(Relaxed);
             while let Some(ptr) = NonNull::new(next) {
                 let node = from.node(NodeRef(ptr));
-                next = node.next[from.slot].load(Relaxed);
+                next = node.next[from.slot()].load(Relaxed);
                 let new_head = to.head(node.obj, node.id);
-                node.next[to.slot].store(new_head.load(Relaxed), Relaxed);
+                node.next[to.slot()].store(new_head.load(Relaxed), Relaxed);
                 new_head.store(ptr.as_ptr(), Relaxed);
             }
         }
@@ -427,9 +460,10 @@ pub(crate) fn init() -> Result {
 
 #[inline(always)]
 fn lookup(alive: &impl KeepsAlive, obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    published(alive)
-        .and_then(|view| view.find(obj as usize, id))
-        .map_or(null_mut(), NodeRef::data)
+    match published(alive).find(obj as usize, id) {
+        Some(node) => node.data(),
+        None => null_mut(),
+    }
 }
 
 /// Returns the data of shadow variable `<obj, id>`, or NULL.
@@ -459,13 +493,14 @@ unsafe fn get_or_alloc(
     let mut existing = lookup(&rcu::Guard::new(), obj, id);
     if existing.is_null() {
         // Allocate before taking the lock: `gfp` may allow sleeping.
-        let Some(new) = NewNode::alloc(obj, id, size, Flags::from_raw(gfp)) else {
+        let Some(new) = NewNode::alloc(obj, id, size, gfp) else {
             return null_mut();
         };
         let Some(mut writer) = writer() else {
             return null_mut();
         };
-        let Some(view) = published(&writer) else {
+        // Allocations wait for a table of our own (`EMPTY` is never written).
+        let Some(view) = writer.table.as_ref().map(|table| table.view(&writer)) else {
             return null_mut();
         };
         // Someone may have won the race since the lockless look.
@@ -583,7 +618,7 @@ unsafe fn free(obj: Option<usize>, id: c_ulong, dtor: bindings::klp_shadow_dtor_
     let Some(mut writer) = writer() else {
         return;
     };
-    let Some(view) = published(&writer) else {
+    let Some(view) = writer.table.as_ref().map(|table| table.view(&writer)) else {
         return;
     };
     let take = |n: &Node| n.id == id && obj.is_none_or(|obj| n.obj == obj);

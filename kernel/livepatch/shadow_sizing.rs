@@ -14,6 +14,7 @@ pub const MAX_BUCKETS: usize = 1 << 22;
 
 /// The bucket count the table should have for `live` variables when it has
 /// `buckets` now. Equal to `buckets` when no resize is needed.
+#[inline]
 pub fn wanted_buckets(live: usize, buckets: usize) -> usize {
     let grow = live > buckets && buckets < MAX_BUCKETS;
     let shrink = live < buckets / 8 && buckets > MIN_BUCKETS;
@@ -39,6 +40,8 @@ pub fn bucket_of(obj: usize, id: u64, bits: u32) -> usize {
 #[inline(always)]
 pub fn bucket_at_shift(obj: usize, id: u64, shift: u32) -> usize {
     const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
-    let key = (obj as u64) ^ id.rotate_left(29);
+    // The id goes into the low bits, which pointers leave alike: Fibonacci
+    // hashing spreads consecutive keys evenly, at the cost of one xor.
+    let key = (obj as u64) ^ id;
     key.wrapping_mul(GOLDEN).wrapping_shr(shift) as usize
 }

@@ -35,8 +35,8 @@ use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWo
 use crate::cview;
 use crate::shadow_sizing::{bucket_at_shift, wanted_buckets, MIN_BUCKETS};
 
-/// One shadow variable; its data follows the 48-byte header (as upstream's)
-/// in the same `kzalloc()` allocation, so it is aligned as upstream's: to 8
+/// One shadow variable; its data follows the header (48 bytes, as
+/// upstream's) in the same `kzalloc()` allocation, so it is aligned as upstream's: to 8
 /// bytes (`ARCH_KMALLOC_MINALIGN`), the alignment of the header.
 #[repr(C)]
 struct Node {
@@ -48,7 +48,10 @@ struct Node {
     id: c_ulong,
 }
 
-const _: () = assert!(size_of::<Node>() == 48 && align_of::<Node>() <= 8);
+// `kzalloc()` aligns to 8 bytes (`ARCH_KMALLOC_MINALIGN`), so a node may
+// need no more. (Its size depends on the configuration, as upstream's does:
+// 48 bytes here, more on debug kernels.)
+const _: () = assert!(align_of::<Node>() <= 8);
 
 /// Proof that published tables and nodes stay alive while it is held: the
 /// RCU read lock, or the writer lock (nothing is retired without it, and

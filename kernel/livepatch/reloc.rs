@@ -115,7 +115,7 @@ impl<'a> Elf<'a> {
         let name = self.section_name(target).to_bytes();
         let freed = name.starts_with(b".init")
             || (!cfg!(CONFIG_MODULE_UNLOAD) && name.starts_with(b".exit"));
-        target.sh_flags & u64::from(bindings::SHF_ALLOC) != 0 && self.in_memory(target) && !freed
+        self.in_memory(target) && !freed
     }
 
     /// The symbol table.

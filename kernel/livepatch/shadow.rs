@@ -35,9 +35,8 @@ use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWo
 use crate::cview;
 use crate::shadow_sizing::{bucket_at_shift, wanted_buckets, MIN_BUCKETS};
 
-/// One shadow variable; its data follows the header (48 bytes, as
-/// upstream's) in the same `kzalloc()` allocation, so it is aligned as upstream's: to 8
-/// bytes (`ARCH_KMALLOC_MINALIGN`), the alignment of the header.
+/// One shadow variable; its data follows the header in the same
+/// `kzalloc()` allocation, aligned as upstream's (to 8 bytes).
 #[repr(C)]
 struct Node {
     /// Chain links, indexed by [`Table::slot`] of the table walked.
@@ -202,8 +201,11 @@ static PUBLISHED: AtomicPtr<AtomicPtr<Node>> = AtomicPtr::new(
     (&raw const EMPTY)
         .cast::<AtomicPtr<Node>>()
         .cast_mut()
-        .wrapping_byte_add(63),
+        .wrapping_byte_add(EMPTY_SHIFT),
 );
+
+/// `64 - log2(2)`: the shift of [`EMPTY`]'s two buckets.
+const EMPTY_SHIFT: usize = 63;
 
 /// The published table, valid while `alive` is held.
 #[inline(always)]
@@ -452,9 +454,7 @@ pub(crate) fn init() -> Result {
         GFP_KERNEL,
     )?;
     let table = Table::new(MIN_BUCKETS, 0)?;
-    let Some(mut writer) = writer() else {
-        return Err(EINVAL);
-    };
+    let mut writer = WRITER.lock();
     PUBLISHED.store(table.packed(), Release);
     writer.table = Some(table);
     writer.resizer = Some(resizer);

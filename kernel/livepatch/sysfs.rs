@@ -294,17 +294,6 @@ fn parse_bool(written: &CStr) -> Result<bool> {
     Ok(value)
 }
 
-/// What was written to a store callback, up to its NUL.
-///
-/// # Safety
-///
-/// `buf` is the buffer sysfs handed a store callback: a NUL-terminated copy
-/// of what was written, alive during the callback (`'a`).
-unsafe fn written<'a>(buf: *const c_char) -> &'a CStr {
-    // SAFETY: NUL-terminated and alive for `'a` (caller's contract).
-    unsafe { CStr::from_char_ptr(buf) }
-}
-
 /// The patch a patch attribute was called for.
 ///
 /// # Safety
@@ -344,8 +333,9 @@ unsafe extern "C" fn enabled_store(
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
     stored(
-        // SAFETY: a store callback's buffer (caller's contract).
-        parse_bool(unsafe { written(buf) })
+        // SAFETY: sysfs hands a store callback a NUL-terminated copy of what
+        // was written, alive during the callback (caller's contract).
+        parse_bool(unsafe { CStr::from_char_ptr(buf) })
             .and_then(|enable| crate::registry::set_enabled(patch, enable)),
         count,
     )
@@ -383,8 +373,9 @@ unsafe extern "C" fn force_store(
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
     stored(
-        // SAFETY: a store callback's buffer (caller's contract).
-        parse_bool(unsafe { written(buf) }).and_then(|force| {
+        // SAFETY: sysfs hands a store callback a NUL-terminated copy of what
+        // was written, alive during the callback (caller's contract).
+        parse_bool(unsafe { CStr::from_char_ptr(buf) }).and_then(|force| {
             if force {
                 crate::registry::force(patch)
             } else {

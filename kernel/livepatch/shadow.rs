@@ -5,9 +5,9 @@
 //!
 //! A hash table of singly linked chains that grows and shrinks with the
 //! number of live variables ([`crate::shadow_sizing`]), so `klp_shadow_get`
-//! visits about one node at any count (upstream's fixed 4096 buckets degrade
-//! linearly). Lookups are lock-free under RCU; changes take one IRQ-safe
-//! spinlock, as upstream.
+//! visits about one node at any count of objects (upstream's fixed 4096
+//! buckets degrade linearly). Lookups are lock-free under RCU; changes take
+//! one IRQ-safe spinlock, as upstream.
 //!
 //! Resizing without stopping readers: every node has two chain links, one
 //! per table generation. A resize runs in a work item, where it may sleep to
@@ -18,7 +18,7 @@
 //! becomes the spare again only after that grace period.
 
 use core::marker::PhantomData;
-use core::ptr::{addr_of, null_mut, NonNull};
+use core::ptr::{addr_of, null_mut, without_provenance_mut, NonNull};
 use core::sync::atomic::{
     AtomicBool, AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
@@ -33,7 +33,7 @@ use kernel::types::Opaque;
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
 use crate::cview;
-use crate::shadow_sizing::{bucket_at_shift, wanted_buckets, MIN_BUCKETS};
+use crate::shadow_sizing::{bucket_of, wanted_buckets, Bounds, MIN_BUCKETS};
 
 /// One shadow variable; its data follows the header in the same
 /// `kzalloc()` allocation, aligned as upstream's (to 8 bytes).
@@ -129,133 +129,136 @@ fn retire(node: NodeRef) {
     unsafe { bindings::kvfree_call_rcu(Opaque::cast_into(addr_of!((*ptr).rcu)), ptr.cast()) };
 }
 
-/// Low bits of the published word that hold `slot << 6 | shift`; bucket
-/// arrays are aligned well past them (see [`Table::new`]). The shift is in
-/// the lowest six bits, so that the lookup shifts by the word itself (x86
-/// shifts by the count's low six bits).
-const TAG_MASK: usize = (1 << 7) - 1;
-const SHIFT_MASK: usize = (1 << 6) - 1;
-const SLOT_BIT: u32 = 6;
+/// A table's memory: a header of [`HEADER_CELLS`] words, then the chain
+/// heads. Header words are stored as pointers without provenance, never
+/// dereferenced: the bucket count first (where the lookup multiplies by it
+/// straight from memory), then the link slot. The table's size, what
+/// [`crate::shadow_sizing`] chooses, counts all cells: a power of two, so
+/// that the array fills its allocation (a power-of-two number of buckets
+/// plus a header would take the next size up, twice the memory); the
+/// lookup needs no power of two.
+const LEN_CELL: usize = 0;
+const SLOT_CELL: usize = 1;
+const HEADER_CELLS: usize = 2;
 
-/// One generation of the table: owns the bucket array.
+/// One generation of the table: owns its cells.
 struct Table {
-    buckets: KVVec<AtomicPtr<Node>>,
-    /// `64 - log2(bucket count)`, what [`bucket_at_shift`] takes.
-    shift: u32,
-    /// Which of a node's two links the chains of this table use.
-    slot: usize,
+    cells: KVVec<AtomicPtr<Node>>,
 }
 
 impl Table {
-    fn new(len: usize, slot: usize) -> Result<Self> {
-        let mut buckets = KVVec::with_capacity(len, GFP_KERNEL)?;
+    /// A table of `size` cells (more than [`HEADER_CELLS`]) whose chains use
+    /// link `slot`.
+    fn new(size: usize, slot: usize) -> Result<Self> {
+        let len = size.checked_sub(HEADER_CELLS).ok_or(EINVAL)?;
+        let mut cells = KVVec::with_capacity(size, GFP_KERNEL)?;
+        for word in [len, slot] {
+            cells.push(AtomicPtr::new(without_provenance_mut(word)), GFP_KERNEL)?;
+        }
         for _ in 0..len {
-            buckets.push(AtomicPtr::new(null_mut()), GFP_KERNEL)?;
+            cells.push(AtomicPtr::new(null_mut()), GFP_KERNEL)?;
         }
-        // Power-of-two kmalloc sizes are naturally aligned and vmalloc is
-        // page aligned, so an array of at least MIN_BUCKETS heads leaves the
-        // tag bits free; checked rather than assumed.
-        if buckets.as_ptr().addr() & TAG_MASK != 0 {
-            return Err(ENOMEM);
-        }
-        Ok(Table {
-            buckets,
-            shift: 64 - len.trailing_zeros(),
-            slot,
-        })
+        Ok(Table { cells })
     }
 
-    /// The word readers load: bucket array address, shift and slot.
-    fn packed(&self) -> *mut AtomicPtr<Node> {
-        let tag = self.slot << SLOT_BIT | self.shift as usize;
-        self.buckets.as_ptr().cast_mut().map_addr(|addr| addr | tag)
+    /// The number of cells, header included.
+    fn size(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Which of a node's two links the chains of this table use.
+    fn slot(&self) -> usize {
+        self.cells[SLOT_CELL].load(Relaxed).addr()
+    }
+
+    /// What readers load to find the table.
+    fn published(&self) -> *mut AtomicPtr<Node> {
+        self.cells.as_ptr().cast_mut()
     }
 
     fn view<'g>(&'g self, _writer: &'g GlobalGuard<WRITER>) -> View<'g> {
-        // SAFETY: our own packed word; the table outlives the borrow.
-        unsafe { View::unpack(self.packed()) }
+        // SAFETY: our own cells, alive for the borrow.
+        unsafe { View::new(self.published()) }
     }
 }
 
 /// The published table, as readers and writers walk it; valid for `'g`.
 #[derive(Clone, Copy)]
 struct View<'g> {
-    buckets: NonNull<AtomicPtr<Node>>,
-    shift: u32,
-    /// The tag bits, where [`View::slot`] finds the slot when needed.
-    tag: usize,
+    cells: NonNull<AtomicPtr<Node>>,
     _alive: PhantomData<&'g Node>,
 }
 
-/// What readers find before [`init`] published the first table: two empty
-/// buckets, never written, aligned past the tag bits. Lookups need no NULL
-/// check, and find nothing.
-#[repr(C, align(128))]
-struct EmptyTable([AtomicPtr<Node>; 2]);
+/// What readers find before [`init`] published the first table: one empty
+/// bucket, never written. Lookups need no NULL check, and find nothing.
+static EMPTY: [AtomicPtr<Node>; HEADER_CELLS + 1] = [
+    AtomicPtr::new(without_provenance_mut(1)),
+    AtomicPtr::new(null_mut()),
+    AtomicPtr::new(null_mut()),
+];
 
-static EMPTY: EmptyTable = EmptyTable([AtomicPtr::new(null_mut()), AtomicPtr::new(null_mut())]);
-
-/// The table as published to readers, packed as [`Table::packed`] packs it:
-/// [`EMPTY`] (shift 63: two buckets; slot 0) until [`init`] ran.
-static PUBLISHED: AtomicPtr<AtomicPtr<Node>> = AtomicPtr::new(
-    (&raw const EMPTY)
-        .cast::<AtomicPtr<Node>>()
-        .cast_mut()
-        .wrapping_byte_add(EMPTY_SHIFT),
-);
-
-/// `64 - log2(2)`: the shift of [`EMPTY`]'s two buckets.
-const EMPTY_SHIFT: usize = 63;
+/// The table as published to readers: its first cell, [`EMPTY`]'s until
+/// [`init`] ran.
+static PUBLISHED: AtomicPtr<AtomicPtr<Node>> =
+    AtomicPtr::new((&raw const EMPTY).cast::<AtomicPtr<Node>>().cast_mut());
 
 /// The published table, valid while `alive` is held.
 #[inline(always)]
 fn published<'g>(_alive: &'g impl KeepsAlive) -> View<'g> {
-    let word = PUBLISHED.load(Acquire);
-    // SAFETY: the word is `EMPTY`'s, which lives forever, or was made by
-    // `Table::packed` of a table that readers can reach until a grace period
-    // after it is replaced; `alive` holds such a period open.
-    unsafe { View::unpack(word) }
+    let cells = PUBLISHED.load(Acquire);
+    // SAFETY: the cells are `EMPTY`'s, which live forever, or a table's that
+    // readers can reach until a grace period after it is replaced; `alive`
+    // holds such a period open.
+    unsafe { View::new(cells) }
 }
 
 impl<'g> View<'g> {
     /// # Safety
     ///
-    /// `word` comes from [`Table::packed`] of a table alive for `'g`.
+    /// `cells` are those of [`EMPTY`] or of a [`Table`] alive for `'g`.
     #[inline(always)]
-    unsafe fn unpack(word: *mut AtomicPtr<Node>) -> Self {
-        let tag = word.addr() & TAG_MASK;
+    unsafe fn new(cells: *mut AtomicPtr<Node>) -> Self {
         View {
-            // SAFETY: the bucket array of a table is never NULL.
-            buckets: unsafe { NonNull::new_unchecked(word.map_addr(|addr| addr & !TAG_MASK)) },
-            shift: (tag & SHIFT_MASK) as u32,
-            tag,
+            // SAFETY: a table's cells are never NULL.
+            cells: unsafe { NonNull::new_unchecked(cells) },
             _alive: PhantomData,
         }
     }
 
-    /// Which of a node's two links this table's chains use.
+    #[inline(always)]
+    fn cell(self, index: usize) -> &'g AtomicPtr<Node> {
+        // SAFETY: callers stay below `HEADER_CELLS + len`, the number of
+        // cells, which outlive `'g`: a table is replaced only under the
+        // writer lock and freed only after a grace period that follows.
+        unsafe { &*self.cells.as_ptr().add(index) }
+    }
+
+    /// The number of buckets.
+    #[inline(always)]
+    fn len(self) -> usize {
+        // SAFETY: header cells are written only before the table is
+        // published (with Release, which our Acquire load or the lock
+        // pairs with), so this plain read races with nothing; a plain read
+        // lets the lookup multiply from memory.
+        unsafe { *self.cell(LEN_CELL).as_ptr() }.addr()
+    }
+
+    /// Which of a node's two links this table's chains use: 0 or 1.
     #[inline(always)]
     fn slot(self) -> usize {
-        self.tag >> SLOT_BIT
-    }
-
-    #[inline]
-    fn len(self) -> usize {
-        1 << (64 - self.shift)
+        self.cell(SLOT_CELL).load(Relaxed).addr() & 1
     }
 
     #[inline(always)]
-    fn head(self, obj: usize, id: c_ulong) -> &'g AtomicPtr<Node> {
-        let index = bucket_at_shift(obj, id as u64, self.shift);
-        // SAFETY: `index` is below `1 << (64 - shift)`, the length of the
-        // bucket array, which outlives `'g`: a table is replaced only under
-        // the writer lock and freed only after a grace period that follows.
-        unsafe { &*self.buckets.as_ptr().add(index) }
+    fn head(self, obj: usize) -> &'g AtomicPtr<Node> {
+        let index = bucket_of(obj, self.len());
+        // SAFETY: `index` is below `len`, so the cell is among the heads,
+        // alive for `'g` as in `cell`.
+        unsafe { &*self.cells.as_ptr().add(HEADER_CELLS).add(index) }
     }
 
     fn heads(self) -> impl Iterator<Item = &'g AtomicPtr<Node>> {
-        // SAFETY: as in `head`, every index below `len` is in the array.
-        (0..self.len()).map(move |index| unsafe { &*self.buckets.as_ptr().add(index) })
+        (HEADER_CELLS..HEADER_CELLS + self.len()).map(move |index| self.cell(index))
     }
 
     #[inline(always)]
@@ -269,18 +272,19 @@ impl<'g> View<'g> {
     #[inline(always)]
     fn find(self, obj: usize, id: c_ulong) -> Option<NodeRef> {
         // The first node apart: a hit there, the common case, needs no slot.
-        let first = NonNull::new(self.head(obj, id).load(Acquire))?;
+        let first = NonNull::new(self.head(obj).load(Acquire))?;
         let node = self.node(NodeRef(first));
         if node.obj == obj && node.id == id {
             return Some(NodeRef(first));
         }
-        let mut next = node.next[self.slot()].load(Acquire);
+        let slot = self.slot();
+        let mut next = node.next[slot].load(Acquire);
         while let Some(ptr) = NonNull::new(next) {
             let node = self.node(NodeRef(ptr));
             if node.obj == obj && node.id == id {
                 return Some(NodeRef(ptr));
             }
-            next = node.next[self.slot()].load(Acquire);
+            next = node.next[slot].load(Acquire);
         }
         None
     }
@@ -290,32 +294,38 @@ impl<'g> View<'g> {
         let ptr = node.into_raw();
         // SAFETY: not published yet, so we are its only user.
         let node = unsafe { ptr.as_ref() };
-        let head = self.head(node.obj, node.id);
+        let head = self.head(node.obj);
         node.next[self.slot()].store(head.load(Relaxed), Relaxed);
         // Release: a reader that finds the node sees it fully initialised.
         head.store(ptr.as_ptr(), Release);
     }
 
-    /// Unlinks every node of `head`'s chain that `take` selects and hands it
-    /// to `taken` (which must retire it). Returns how many were taken.
+    /// Unlinks the nodes of `head`'s chain that `take` selects (only the
+    /// first if `only_one`) and hands each to `taken` (which must retire it).
+    /// Returns how many were taken.
     fn unlink_where(
         self,
         _writer: &GlobalGuard<WRITER>,
         head: &'g AtomicPtr<Node>,
         take: impl Fn(&Node) -> bool,
+        only_one: bool,
         mut taken: impl FnMut(NodeRef),
     ) -> usize {
+        let slot = self.slot();
         let mut count = 0;
         let mut link = head;
         while let Some(ptr) = NonNull::new(link.load(Relaxed)) {
             let node = self.node(NodeRef(ptr));
             if take(node) {
                 // Readers on this node keep following its own link, intact.
-                link.store(node.next[self.slot()].load(Relaxed), Release);
+                link.store(node.next[slot].load(Relaxed), Release);
                 taken(NodeRef(ptr));
                 count += 1;
+                if only_one {
+                    break;
+                }
             } else {
-                link = &node.next[self.slot()];
+                link = &node.next[slot];
             }
         }
         count
@@ -327,6 +337,8 @@ struct Writer {
     live: usize,
     /// The published table's owner.
     table: Option<Table>,
+    /// The live counts the published table is sized for.
+    bounds: Bounds,
     resizer: Option<Arc<Resizer>>,
 }
 
@@ -335,7 +347,12 @@ kernel::sync::global_lock! {
     // then sets `WRITER_READY`; every user checks `writer()` first, since
     // any module may call the exported functions before that, or after an
     // init that never got here.
-    unsafe(uninit) static WRITER: SpinLockIrq<Writer> = Writer { live: 0, table: None, resizer: None };
+    unsafe(uninit) static WRITER: SpinLockIrq<Writer> = Writer {
+        live: 0,
+        table: None,
+        bounds: Bounds { shrink_below: 0, grow_above: usize::MAX },
+        resizer: None,
+    };
 }
 
 /// Set (with Release) once `WRITER` is initialised.
@@ -347,14 +364,21 @@ fn writer() -> Option<GlobalGuard<WRITER>> {
 }
 
 impl Writer {
-    /// The resize work to queue, if a table of `buckets` no longer fits
-    /// `live`.
-    #[inline]
-    fn resize_needed(&self, buckets: usize) -> Option<Arc<Resizer>> {
-        if wanted_buckets(self.live, buckets) == buckets {
+    /// The resize work to queue, if the published table no longer fits the
+    /// live count.
+    #[inline(always)]
+    fn resize_needed(&self) -> Option<Arc<Resizer>> {
+        if !self.bounds.exceeded_by(self.live) {
             return None;
         }
         self.resizer.clone()
+    }
+
+    /// Makes `table` the published one.
+    fn publish(&mut self, table: Table) -> Option<Table> {
+        PUBLISHED.store(table.published(), Release);
+        self.bounds = Bounds::of(table.size());
+        self.table.replace(table)
     }
 }
 
@@ -378,14 +402,20 @@ impl WorkItem for Resizer {
     }
 }
 
+#[inline(always)]
 fn queue_resize(resizer: Option<Arc<Resizer>>) {
     if let Some(resizer) = resizer {
-        // A delay of one jiffy only arms a timer: queueing at once would wake
-        // a worker from the caller's context, which may be a patched
-        // scheduler path holding a runqueue lock (kfree_rcu avoids it too).
-        // Already queued is fine: that run sees the latest count.
-        let _ = workqueue::system_unbound().enqueue_delayed(resizer, 1);
+        enqueue_resize(resizer);
     }
+}
+
+#[cold]
+fn enqueue_resize(resizer: Arc<Resizer>) {
+    // A delay of one jiffy only arms a timer: queueing at once would wake a
+    // worker from the caller's context, which may be a patched scheduler path
+    // holding a runqueue lock (kfree_rcu avoids it too). Already queued is
+    // fine: that run sees the latest count.
+    let _ = workqueue::system_unbound().enqueue_delayed(resizer, 1);
 }
 
 /// Moves every variable to a table sized for the live count, relinking them
@@ -397,22 +427,22 @@ fn queue_resize(resizer: Option<Arc<Resizer>>) {
 /// Never runs concurrently with itself: it reuses the spare link slot, which
 /// only the previous resize's grace period has freed.
 unsafe fn resize() {
-    let (len, slot) = {
+    let (size, slot) = {
         let Some(writer) = writer() else {
             return;
         };
         let Some(table) = writer.table.as_ref() else {
             return;
         };
-        let len = table.buckets.len();
-        match wanted_buckets(writer.live, len) {
-            n if n == len => return,
-            n => (n, 1 - table.slot),
+        let size = table.size();
+        match wanted_buckets(writer.live, size) {
+            n if n == size => return,
+            n => (n, 1 - table.slot()),
         }
     };
     // Allocate outside the lock, where we may sleep; on failure the old
     // table keeps working, only slower.
-    let Ok(new) = Table::new(len, slot) else {
+    let Ok(new) = Table::new(size, slot) else {
         return;
     };
     let old = {
@@ -428,14 +458,13 @@ unsafe fn resize() {
             while let Some(ptr) = NonNull::new(next) {
                 let node = from.node(NodeRef(ptr));
                 next = node.next[from.slot()].load(Relaxed);
-                let new_head = to.head(node.obj, node.id);
+                let new_head = to.head(node.obj);
                 node.next[to.slot()].store(new_head.load(Relaxed), Relaxed);
                 new_head.store(ptr.as_ptr(), Relaxed);
             }
         }
         // Release: readers of the new table see all the links made above.
-        PUBLISHED.store(new.packed(), Release);
-        writer.table.replace(new)
+        writer.publish(new)
     };
     // Readers may still walk the old array until a grace period passes.
     rcu::synchronize_rcu();
@@ -455,8 +484,7 @@ pub(crate) fn init() -> Result {
     )?;
     let table = Table::new(MIN_BUCKETS, 0)?;
     let mut writer = WRITER.lock();
-    PUBLISHED.store(table.packed(), Release);
-    writer.table = Some(table);
+    writer.publish(table);
     writer.resizer = Some(resizer);
     Ok(())
 }
@@ -524,11 +552,10 @@ unsafe fn get_or_alloc(
                     }
                 }
                 let data = new.data();
-                let buckets = view.len();
                 view.insert(&writer, new);
                 // Last use of `view`: the count may change now.
                 writer.live += 1;
-                let resizer = writer.resize_needed(buckets);
+                let resizer = writer.resize_needed();
                 drop(writer);
                 queue_resize(resizer);
                 return data;
@@ -580,8 +607,9 @@ pub(crate) unsafe extern "C" fn klp_shadow_get_or_alloc(
     unsafe { get_or_alloc(obj, id, size, gfp_flags, ctor, ctor_data, false) }
 }
 
-/// Unlinks the nodes `take` selects from the chains `heads` gives, calls
-/// `dtor` on each and retires it, all under the writer lock. Returns how many.
+/// Unlinks the nodes `take` selects from the chains `heads` gives (at most
+/// one per chain if `only_one`), calls `dtor` on each and retires it, all
+/// under the writer lock. Returns how many.
 ///
 /// # Safety
 ///
@@ -592,11 +620,12 @@ unsafe fn unlink_chains<'t>(
     view: View<'t>,
     heads: impl Iterator<Item = &'t AtomicPtr<Node>>,
     take: impl Fn(&Node) -> bool,
+    only_one: bool,
     dtor: bindings::klp_shadow_dtor_t,
 ) -> usize {
     let mut freed = 0;
     for head in heads {
-        freed += view.unlink_where(writer, head, &take, |node| {
+        freed += view.unlink_where(writer, head, &take, only_one, |node| {
             if let Some(dtor) = dtor {
                 // SAFETY: safe to call so (our contract, the destructor
                 // contract of `livepatch.h`): it gets the object and the
@@ -628,20 +657,21 @@ unsafe fn free(obj: Option<usize>, id: c_ulong, dtor: bindings::klp_shadow_dtor_
     // SAFETY: `dtor` is safe to call for these variables (our contract).
     let freed = unsafe {
         match obj {
+            // `<obj, id>` is unique: allocation never adds a second one.
             Some(obj) => unlink_chains(
                 &writer,
                 view,
-                core::iter::once(view.head(obj, id)),
+                core::iter::once(view.head(obj)),
                 take,
+                true,
                 dtor,
             ),
-            None => unlink_chains(&writer, view, view.heads(), take, dtor),
+            None => unlink_chains(&writer, view, view.heads(), take, false, dtor),
         }
     };
-    let buckets = view.len();
     // Last use of `view`: the count may change now.
     writer.live -= freed;
-    let resizer = writer.resize_needed(buckets);
+    let resizer = writer.resize_needed();
     drop(writer);
     queue_resize(resizer);
 }

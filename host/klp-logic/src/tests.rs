@@ -1,4 +1,4 @@
-use crate::shadow_sizing::{bucket_of, wanted_buckets, MAX_BUCKETS, MIN_BUCKETS};
+use crate::shadow_sizing::{bucket_of, wanted_buckets, Bounds, MAX_BUCKETS, MIN_BUCKETS};
 use crate::state_rules::{patch_compatible, previous_state, state_compatible, StateVersion};
 
 fn sv(id: u64, version: u32) -> StateVersion {
@@ -77,19 +77,22 @@ fn previous_state_is_the_last_before_the_transition_patch() {
 }
 
 #[test]
-fn sizing_keeps_small_tables_small_and_grows_past_load_one() {
+fn sizing_keeps_small_tables_at_upstreams_size_and_grows_past_load_one_half() {
+    assert_eq!(MIN_BUCKETS, 4096);
     assert_eq!(wanted_buckets(0, MIN_BUCKETS), MIN_BUCKETS);
-    assert_eq!(wanted_buckets(MIN_BUCKETS, MIN_BUCKETS), MIN_BUCKETS);
-    assert_eq!(wanted_buckets(MIN_BUCKETS + 1, MIN_BUCKETS), 1024);
+    assert_eq!(wanted_buckets(MIN_BUCKETS / 2, MIN_BUCKETS), MIN_BUCKETS);
+    assert_eq!(wanted_buckets(MIN_BUCKETS / 2 + 1, MIN_BUCKETS), 8192);
     assert_eq!(wanted_buckets(100_000, 65_536), 262_144);
     assert_eq!(wanted_buckets(100_000, 262_144), 262_144);
+    assert_eq!(wanted_buckets(131_073, 262_144), 524_288);
 }
 
 #[test]
-fn sizing_shrinks_below_one_eighth_but_never_under_the_minimum() {
+fn sizing_shrinks_below_one_sixteenth_but_never_under_the_minimum() {
     assert_eq!(wanted_buckets(10, 262_144), MIN_BUCKETS);
     assert_eq!(wanted_buckets(5_000, 262_144), 16_384);
-    assert_eq!(wanted_buckets(262_144 / 8, 262_144), 262_144);
+    assert_eq!(wanted_buckets(262_144 / 16, 262_144), 262_144);
+    assert_eq!(wanted_buckets(262_144 / 16 - 1, 262_144), 32_768);
     assert_eq!(wanted_buckets(0, MIN_BUCKETS), MIN_BUCKETS);
 }
 
@@ -97,17 +100,23 @@ fn sizing_shrinks_below_one_eighth_but_never_under_the_minimum() {
 fn sizing_is_bounded_above() {
     assert_eq!(wanted_buckets(usize::MAX, MAX_BUCKETS / 2), MAX_BUCKETS);
     assert_eq!(wanted_buckets(usize::MAX, MAX_BUCKETS), MAX_BUCKETS);
+    assert_eq!(Bounds::of(MAX_BUCKETS).grow_above, usize::MAX);
+    assert_eq!(Bounds::of(MIN_BUCKETS).shrink_below, 0);
 }
 
 #[test]
 fn sizing_resizes_land_between_the_thresholds() {
-    // Whatever it resizes to needs no further resize for the same count.
-    for live in [
-        0usize, 1, 255, 256, 257, 1000, 4096, 50_000, 100_000, 1_000_000,
-    ] {
-        for buckets in [MIN_BUCKETS, 1024, 65_536, 1 << 20] {
+    // Whatever it resizes to needs no further resize for the same count,
+    // and the bounds say "resize" exactly when the wanted size differs.
+    for live in [0usize, 1, 255, 2048, 2049, 4096, 50_000, 100_000, 1_000_000] {
+        for buckets in [MIN_BUCKETS, 8192, 65_536, 1 << 20, MAX_BUCKETS] {
             let n = wanted_buckets(live, buckets);
             assert!(n.is_power_of_two());
+            assert_eq!(
+                Bounds::of(buckets).exceeded_by(live),
+                n != buckets,
+                "live {live} buckets {buckets}"
+            );
             assert_eq!(
                 wanted_buckets(live, n),
                 n,
@@ -118,19 +127,31 @@ fn sizing_resizes_land_between_the_thresholds() {
 }
 
 #[test]
-fn hashing_spreads_slab_like_pointers_and_ids() {
-    // 100,000 objects 64 bytes apart (as kmalloc-64 would give), one id:
-    // at load 0.38 no bucket should hold more than a handful.
-    let bits = 18;
-    let mut counts = vec![0u32; 1 << bits];
+fn hashing_takes_the_top_bits_of_the_golden_ratio_product() {
+    // What upstream's hash_64(obj, bits) gives, for any power of two.
+    for obj in [0usize, 8, 0xffff_8880_0400_0000, usize::MAX] {
+        for bits in [0u32, 1, 12, 18, 22] {
+            let product = (obj as u64).wrapping_mul(0x61c8_8646_80b5_83eb);
+            let upstream = if bits == 0 { 0 } else { product >> (64 - bits) };
+            assert_eq!(bucket_of(obj, 1 << bits) as u64, upstream);
+        }
+    }
+}
+
+#[test]
+fn hashing_spreads_slab_like_pointers() {
+    // 100,000 objects 64 bytes apart (as kmalloc-64 would give): at load
+    // 0.38 no bucket should hold more than a handful.
+    let len = 1 << 18;
+    let mut counts = vec![0u32; len];
     for i in 0..100_000usize {
-        counts[bucket_of(0xffff_8880_0400_0000 + i * 64, 1, bits)] += 1;
+        counts[bucket_of(0xffff_8880_0400_0000 + i * 64, len)] += 1;
     }
     assert!(*counts.iter().max().unwrap() <= 8);
-    // One object with many ids spreads too (upstream hashes the object only).
-    let mut counts = vec![0u32; 1 << 10];
-    for id in 0..1000u64 {
-        counts[bucket_of(0xffff_8880_0400_0000, id, 10)] += 1;
+    // Indices stay in range for any length, powers of two or not.
+    for len in [1usize, 3, 4096, 5000] {
+        for i in 0..10_000usize {
+            assert!(bucket_of(i.wrapping_mul(0x9e37_79b9), len) < len);
+        }
     }
-    assert!(*counts.iter().max().unwrap() <= 8);
 }

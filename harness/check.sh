@@ -10,6 +10,8 @@ impl=${KLP_IMPL:-rust}
 export PATH="$HOME/.cargo/bin:$PATH"
 # shellcheck source=harness/toolchain.sh
 . "$here/toolchain.sh"
+# shellcheck source=harness/results.sh
+. "$here/results.sh"
 mkdir -p "$cache"
 results=$(mktemp "${TMPDIR:-/tmp}/klp-results.XXXXXX")
 trap 'rm -f "$results"' EXIT
@@ -46,10 +48,12 @@ fi
 # rustfmt over the kernel crate (with the tree's settings: edition 2021,
 # Unix newlines, which cargo fmt's defaults match) and the host workspace.
 if [[ -f $repo/kernel/livepatch/klp.rs && -z ${TESTS:-} ]]; then
-	if (cd "$repo" && rustfmt --edition 2021 --check kernel/livepatch/klp.rs && cargo fmt --check); then
+	kcrate=(kernel/livepatch/klp.rs)
+	for f in "$repo"/rust/kernel/*.rs; do [[ -f $f ]] && kcrate+=("rust/kernel/${f##*/}"); done
+	if (cd "$repo" && rustfmt --edition 2021 --check "${kcrate[@]}" && cargo fmt --check); then
 		echo "PASS rustfmt" >>"$results"
 	else
-		echo "FAIL rustfmt (run: rustfmt --edition 2021 kernel/livepatch/klp.rs; cargo fmt)" >>"$results"
+		echo "FAIL rustfmt (run: rustfmt --edition 2021 ${kcrate[*]}; cargo fmt)" >>"$results"
 	fi
 fi
 
@@ -97,6 +101,27 @@ if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$init_failure,* ) ]]; th
 			KLP_RESULT_SUFFIX=":step$step" KLP_BOOT_TIMEOUT=300 \
 			"$here/run-guest.sh" check "$init_failure"
 	done
+fi
+
+# 5. The KUnit suites of what this repository adds to the kernel crate
+# (rust/kernel/), run at boot: one result per case, by name; a case the
+# sources declare and the guest did not report fails.
+kunit=boot-kunit
+if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$kunit,* ) ]]; then
+	# Suites live in the files under rust/ and in what patches/ adds to
+	# upstream's files.
+	mapfile -t cases < <(find "$repo/rust" -name '*.rs' -exec cat {} + 2>/dev/null |
+		cat - <(sed -n 's/^+//p' "$repo"/patches/*.patch) | kunit_cases /dev/stdin)
+	echo "== guest: $kunit, ${#cases[@]} KUnit cases"
+	klog=$cache/logs/$(date +%Y%m%d-%H%M%S)-kunit.log
+	# loglevel=7: KUnit reports at KERN_INFO.
+	if KLP_LOG=$klog KLP_APPEND="kunit.enable=1 loglevel=7" KLP_BOOT_TIMEOUT=300 \
+		"$here/run-guest.sh" check >/dev/null; then
+		collect_kunit "$klog" "${cases[@]}" >>"$results"
+	else
+		echo "FAIL $kunit the guest did not finish (console log: $klog)" >>"$results"
+	fi
+	echo "run-guest: console log: $klog"
 fi
 
 summary

@@ -24,3 +24,45 @@ collect_results() {
 guest_finished() {
 	grep -aq '^KLP-DONE' "$1"
 }
+
+# kunit_cases FILE... - the KUnit cases the Rust sources declare, one
+# "suite.case" per line: each `#[kunit_tests(suite)]` module's `#[test]`
+# functions. What the guest must report, so that a case that never ran fails.
+kunit_cases() {
+	awk '
+		/#\[kunit_tests\(/ { s = $0; sub(/.*#\[kunit_tests\(/, "", s); sub(/\).*/, "", s); suite = s }
+		/^[[:space:]]*#\[test\]/ { want = suite != "" }
+		want && /^[[:space:]]*fn [a-z_0-9]+/ {
+			f = $0; sub(/^[[:space:]]*fn /, "", f); sub(/[^a-z_0-9].*/, "", f)
+			print suite "." f; want = 0
+		}
+	' "$@"
+}
+
+# collect_kunit LOG CASE... - one "PASS kunit:suite.case" / "FAIL ..." line
+# per CASE ("suite.case") from the KTAP output KUnit printed to the console
+# of LOG (timestamps and all); a case not reported, or skipped, fails.
+collect_kunit() {
+	local log=$1 c verdict
+	shift
+	local ktap
+	ktap=$(tr -d '\r' <"$log" | sed -E 's/^\[ *[0-9]+\.[0-9]+\] //' | awk '
+		/^[[:space:]]+# Subtest: / { suite = $3; next }
+		suite != "" && /^[[:space:]]+(not )?ok [0-9]+ / {
+			v = ($1 == "not") ? "FAIL" : "PASS"
+			name = (v == "FAIL") ? $4 : $3
+			if ($0 ~ /# SKIP/) v = "SKIP"
+			print suite "." name, v
+		}
+		/^(not )?ok [0-9]+ / { suite = "" }
+	')
+	for c in "$@"; do
+		verdict=$(awk -v c="$c" '$1 == c { v = $2 } END { print v }' <<<"$ktap")
+		case $verdict in
+		PASS) echo "PASS kunit:$c" ;;
+		FAIL) echo "FAIL kunit:$c failed in the guest" ;;
+		SKIP) echo "FAIL kunit:$c skipped" ;;
+		*) echo "FAIL kunit:$c not run" ;;
+		esac
+	done
+}

@@ -24,10 +24,55 @@ want="PASS one.sh:x
 FAIL two.sh:x exit 1
 PASS three.sh:x
 FAIL four.sh:x no result from the guest"
+# KUnit's KTAP on a console, as the kunit boot reads it.
+src=$(mktemp)
+trap 'rm -f "$log" "$src"' EXIT
+cat >"$src" <<'RS'
+#[kunit_tests(rust_x)]
+mod tests {
+    #[test]
+    fn passes() {}
+    #[test]
+    #[cfg(CONFIG_Y)]
+    fn fails() {}
+    fn helper() {}
+    #[test]
+    fn skipped() {}
+    #[test]
+    fn missing() {}
+}
+RS
+cases=$(kunit_cases "$src" | tr '\n' ' ')
+{
+	printf '[    1.000000] KTAP version 1\n'
+	printf '[    1.000001] 1..1\n'
+	printf '[    1.000002]     KTAP version 1\n'
+	printf '[    1.000003]     # Subtest: rust_x\n'
+	printf '[    1.000004]     1..3\n'
+	printf '[    1.000005]     ok 1 passes\r\n'
+	printf '[    1.000006]     # fails: ASSERTION FAILED\n'
+	printf '[    1.000007]     not ok 2 fails\n'
+	printf '[    1.000008]     ok 3 skipped # SKIP no hardware\n'
+	printf '[    1.000009] # rust_x: pass:1 fail:1 skip:1 total:3\n'
+	printf '[    1.000010] not ok 1 rust_x\n'
+	printf '[    1.000011]     ok 4 missing\n'
+} >"$log.k"
+# shellcheck disable=SC2086
+kgot=$(collect_kunit "$log.k" $cases)
+rm -f "$log.k"
+kwant="PASS kunit:rust_x.passes
+FAIL kunit:rust_x.fails failed in the guest
+FAIL kunit:rust_x.skipped skipped
+FAIL kunit:rust_x.missing not run"
+
 if [[ "$got" != "$want" ]]; then
 	echo "FAIL harness-results collect_results read: $(echo "$got" | tr '\n' '|')"
 elif ! guest_finished "$log"; then
 	echo "FAIL harness-results guest_finished missed KLP-DONE"
+elif [[ "$cases" != "rust_x.passes rust_x.fails rust_x.skipped rust_x.missing " ]]; then
+	echo "FAIL harness-results kunit_cases read: $cases"
+elif [[ "$kgot" != "$kwant" ]]; then
+	echo "FAIL harness-results collect_kunit read: $(echo "$kgot" | tr '\n' '|')"
 else
 	echo "PASS harness-results"
 fi

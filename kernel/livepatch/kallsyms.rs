@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Symbol lookup through kallsyms: the address of the `pos`-th symbol of a
-//! name in vmlinux or in one module, and the size of the symbol at an
-//! address. Every `unsafe` about kallsyms in the core is here.
+//! Symbol lookup for patches and relocations: the address of the `pos`-th
+//! symbol of a name in vmlinux or in one module, with upstream's log lines,
+//! over the kernel crate's [`kernel::kallsyms`].
 
-use kernel::bindings;
-use kernel::ffi::{c_char, c_int, c_ulong, c_void};
+use core::ops::ControlFlow;
+
+use kernel::kallsyms;
 use kernel::prelude::*;
-use kernel::str::CStr;
 
 /// What a walk over the symbols of one name found so far.
 struct Matches {
@@ -19,98 +19,44 @@ struct Matches {
 }
 
 impl Matches {
-    /// Notes one more symbol; returns whether the walk can stop: the
-    /// position asked for was reached, or uniqueness already failed.
-    fn found(&mut self, addr: usize) -> bool {
+    /// Notes one more symbol; breaks once the walk can stop: the position
+    /// asked for was reached, or uniqueness already failed.
+    fn found(&mut self, addr: usize) -> ControlFlow<()> {
         self.count += 1;
         self.addr = addr;
-        if self.pos != 0 {
+        let done = if self.pos != 0 {
             self.count == self.pos
         } else {
             self.count > 1
+        };
+        if done {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     }
-}
-
-/// Callback of `kallsyms_on_each_match_symbol`: every symbol it passes has
-/// the name asked for.
-///
-/// # Safety
-///
-/// `data` is the `Matches` that [`find_symbol`] passed.
-unsafe extern "C" fn on_vmlinux_match(data: *mut c_void, addr: c_ulong) -> c_int {
-    // SAFETY: `data` is the `Matches` `lookup` passed, alive and not
-    // otherwise borrowed during the walk.
-    let matches = unsafe { &mut *data.cast::<Matches>() };
-    c_int::from(matches.found(addr))
-}
-
-/// The name and state of a walk over one module's symbols.
-struct ModuleWalk<'a> {
-    name: &'a CStr,
-    matches: Matches,
-}
-
-/// Callback of `module_kallsyms_on_each_symbol`: it passes every symbol of
-/// the module, so compare names here.
-///
-/// # Safety
-///
-/// `data` is the `ModuleWalk` that [`find_symbol`] passed; `name` is
-/// NUL-terminated.
-unsafe extern "C" fn on_module_symbol(
-    data: *mut c_void,
-    name: *const c_char,
-    addr: c_ulong,
-) -> c_int {
-    // SAFETY: `data` is the `ModuleWalk` `lookup` passed, alive and not
-    // otherwise borrowed during the walk.
-    let walk = unsafe { &mut *data.cast::<ModuleWalk<'_>>() };
-    // SAFETY: kallsyms passes a NUL-terminated symbol name.
-    let name = unsafe { CStr::from_char_ptr(name) };
-    if name != walk.name {
-        return 0;
-    }
-    c_int::from(walk.matches.found(addr))
 }
 
 /// The address of symbol `name` in `object` (`None`: vmlinux) at position
 /// `pos` (1-based; 0: the symbol must be unique), with upstream's log lines
 /// and `EINVAL` when it is absent, ambiguous, or has no such position.
 pub(crate) fn find_symbol(object: Option<&CStr>, name: &CStr, pos: u64) -> Result<usize> {
-    let matches = Matches {
+    let mut matches = Matches {
         pos,
         count: 0,
         addr: 0,
     };
-    let matches = match object {
-        Some(module) => {
-            let mut walk = ModuleWalk { name, matches };
-            // SAFETY: the callback matches the expected signature and only
-            // uses `walk`, which outlives the call; the names are
-            // NUL-terminated. The walk takes `module_mutex` itself.
-            unsafe {
-                bindings::module_kallsyms_on_each_symbol(
-                    module.as_char_ptr(),
-                    Some(on_module_symbol),
-                    (&raw mut walk).cast(),
-                )
-            };
-            walk.matches
-        }
-        None => {
-            let mut matches = matches;
-            // SAFETY: as above, with `matches`.
-            unsafe {
-                bindings::kallsyms_on_each_match_symbol(
-                    Some(on_vmlinux_match),
-                    name.as_char_ptr(),
-                    (&raw mut matches).cast(),
-                )
-            };
-            matches
-        }
-    };
+    match object {
+        // The module walk passes every symbol of the module: compare names.
+        Some(module) => kallsyms::for_each_module_symbol(module, |symbol, addr| {
+            if symbol == name {
+                matches.found(addr)
+            } else {
+                ControlFlow::Continue(())
+            }
+        }),
+        None => kallsyms::for_each_vmlinux_symbol_named(name, |addr| matches.found(addr)),
+    }
     let object_name = object.unwrap_or(c"vmlinux");
     if matches.addr == 0 {
         pr_err!("symbol '{}' not found in symbol table\n", name);
@@ -135,10 +81,5 @@ pub(crate) fn find_symbol(object: Option<&CStr>, name: &CStr, pos: u64) -> Resul
 
 /// The size of the symbol containing `addr`, if kallsyms knows it.
 pub(crate) fn symbol_size(addr: usize) -> Option<usize> {
-    let mut size: c_ulong = 0;
-    // SAFETY: `size` is a valid out-parameter; the offset one may be NULL.
-    let found = unsafe {
-        bindings::kallsyms_lookup_size_offset(addr as c_ulong, &mut size, core::ptr::null_mut())
-    };
-    (found != 0).then_some(size as usize)
+    kallsyms::lookup_size_offset(addr).map(|found| found.size)
 }

@@ -95,7 +95,8 @@ fi
 # init that stopped there. The C core has no such parameter.
 init_failure=boot-klp-rs-init-failure.sh
 if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$init_failure,* ) ]]; then
-	for step in 1 2 3 4 5; do
+	# (Step 3, the layout check, is done at build time now.)
+	for step in 1 2 4 5; do
 		echo "== guest: $init_failure, init step $step failed"
 		KLP_RESULTS=$results KLP_APPEND="livepatch.test_fail_init=$step" \
 			KLP_RESULT_SUFFIX=":step$step" KLP_BOOT_TIMEOUT=300 \

@@ -1,22 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Thin views of `struct module`: the livepatch module a patch comes from,
-//! and the modules that patches apply to.
-//!
-//! Like `task_struct`, `struct module` has fields that exist only in some
-//! configurations, so its fields are read at the offsets C reports (see
-//! [`crate::layout`]), never through bindgen's layout. Every `unsafe` about
-//! modules in the core is here.
+//! and the modules that patches apply to. Fields are read through bindgen's
+//! layout, which [`crate::layout`] checks against C's at build time. Every
+//! `unsafe` about modules in the core is here.
 
-use core::ptr::NonNull;
+use core::ptr::{addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use kernel::bindings;
 use kernel::ffi::{c_char, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
-
-use crate::layout;
 
 /// A module that stays loaded while the value is used: the livepatch module
 /// of a patch being enabled or installed (the patch holds a reference), a
@@ -29,10 +24,8 @@ use crate::layout;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ModRef(NonNull<bindings::module>);
 
-/// `MODULE_NAME_LEN` (`MAX_PARAM_PREFIX_LEN`): a module name is shorter
-/// than this. bindgen cannot evaluate C's `sizeof`; the value is checked
-/// against C's at boot.
-pub(crate) const MODULE_NAME_LEN: usize = 64 - core::mem::size_of::<usize>();
+/// `MODULE_NAME_LEN`: a module name is shorter than this.
+pub(crate) const MODULE_NAME_LEN: usize = bindings::MODULE_NAME_LEN;
 
 impl ModRef {
     /// # Safety
@@ -47,39 +40,32 @@ impl ModRef {
         self.0.as_ptr()
     }
 
-    /// The field at C offset `offset`, as a `T`.
-    fn field<T>(self, offset: usize) -> *mut T {
-        // SAFETY: `offset` is one of C's offsets into `struct module` (from
-        // `layout::c()`), so the result stays inside the live module.
-        unsafe { self.as_ptr().byte_add(offset).cast::<T>() }
-    }
-
     /// The module's name.
     pub(crate) fn name(self) -> &'static CStr {
         // SAFETY: `name` is a NUL-terminated array inside the live module;
         // the 'static lifetime never outlives the module in our uses (log
         // lines and comparisons while it is pinned as described above).
-        unsafe { CStr::from_char_ptr(self.field::<c_char>(layout::c().module_name)) }
+        unsafe { CStr::from_char_ptr(addr_of_mut!((*self.as_ptr()).name).cast::<c_char>()) }
     }
 
     /// `mod->state`.
     pub(crate) fn state(self) -> u32 {
         // SAFETY: an enum (int) field of the live module; the loader writes
         // it, we only compare it, as C does, with a plain read.
-        unsafe { self.field::<u32>(layout::c().module_state).read_volatile() }
+        unsafe { addr_of_mut!((*self.as_ptr()).state).read_volatile() }
     }
 
     /// `mod->klp`: whether the module says it is a livepatch
     /// (`MODULE_INFO(livepatch, "Y")`).
     pub(crate) fn is_livepatch(self) -> bool {
         // SAFETY: a bool field of the live module, set when it was loaded.
-        unsafe { self.field::<bool>(layout::c().module_klp).read() }
+        unsafe { (*self.as_ptr()).klp }
     }
 
     fn klp_alive_cell(self) -> &'static AtomicBool {
         // SAFETY: a bool field of the live module; written under
         // `klp_mutex`, read by `find_loaded` under RCU only, hence atomic.
-        unsafe { AtomicBool::from_ptr(self.field(layout::c().module_klp_alive)) }
+        unsafe { AtomicBool::from_ptr(addr_of_mut!((*self.as_ptr()).klp_alive)) }
     }
 
     /// `mod->klp_alive`: `klp_module_coming()` ran for it, and
@@ -96,10 +82,7 @@ impl ModRef {
     pub(crate) fn klp_info(self) -> Option<KlpInfo> {
         // SAFETY: a pointer field of the live module; set at load time for
         // livepatch modules (NULL otherwise) and freed only when it goes.
-        let info = unsafe {
-            self.field::<*mut bindings::klp_modinfo>(layout::c().module_klp_info)
-                .read()
-        };
+        let info = unsafe { (*self.as_ptr()).klp_info };
         NonNull::new(info).map(|info| KlpInfo { module: self, info })
     }
 
@@ -175,11 +158,7 @@ impl KlpInfo {
     /// kallsyms.
     pub(crate) fn strtab(&self) -> *const c_char {
         // SAFETY: a pointer field of the live module (type invariant).
-        unsafe {
-            self.module
-                .field::<*const c_char>(layout::c().module_core_strtab)
-                .read()
-        }
+        unsafe { (*self.module.as_ptr()).core_kallsyms.strtab }
     }
 
     /// The name of section `shdr`.

@@ -68,9 +68,8 @@ pub(crate) fn set_ready() {
 }
 
 /// Whether the core can patch: its initcall ran and every step succeeded
-/// (the sysfs root, layouts that match C, the transition's work items).
-/// Until then, no bindgen layout of a C structure may be trusted, so every
-/// entry point that reads one checks this first.
+/// (the sysfs root, the transition's work items). Until then no patch may be
+/// registered, so every entry point that takes one checks this first.
 pub(crate) fn ready() -> bool {
     READY.load(Acquire)
 }
@@ -218,7 +217,7 @@ pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch
 ///
 /// As [`klp_enable_patch`].
 unsafe fn enable_patch(patch: *mut bindings::klp_patch) -> Result {
-    // First: the checks below read the patch through bindgen's layouts.
+    // First: nothing can be registered before the core is set up.
     if !ready() {
         pr_err!("the livepatch core did not initialise: refusing the patch\n");
         return Err(ENODEV);

@@ -504,12 +504,6 @@ pub(crate) unsafe extern "C" fn klp_find_section_by_name(
     name: *const c_char,
     sec_size: *mut usize,
 ) -> *mut c_void {
-    // `klp_info` is read through bindgen's layout.
-    if !crate::layout::verified() {
-        // SAFETY: (caller's contract).
-        unsafe { *sec_size = 0 };
-        return core::ptr::null_mut();
-    }
     // SAFETY: (caller's contract); only read.
     let module = unsafe { ModRef::from_raw(module.cast_mut()) };
     // SAFETY: (caller's contract).

@@ -69,97 +69,15 @@ void klp_rs_assert_preemption_disabled(void)
 	lockdep_assert_preemption_disabled();
 }
 
-/* Rust reads the size from klp_rs_c_layout[]. */
 #define KLP_RS_MAX_STACK_ENTRIES 100
 static DEFINE_PER_CPU(unsigned long[KLP_RS_MAX_STACK_ENTRIES], klp_rs_stack_buf);
 
-unsigned long *klp_rs_stack_entries(void);
-unsigned long *klp_rs_stack_entries(void)
+unsigned long *klp_rs_stack_entries(unsigned int *len);
+unsigned long *klp_rs_stack_entries(unsigned int *len)
 {
+	*len = KLP_RS_MAX_STACK_ENTRIES;
 	return this_cpu_ptr(klp_rs_stack_buf);
 }
-
-/*
- * Where C put the fields the Rust side reads. bindgen's task_struct does not
- * match C's: structs that are empty in this configuration take no space in
- * C but one byte in Rust, which shifts every later field. So task fields are
- * read at these offsets, and the layouts of the other structs Rust reads
- * through bindgen are checked against these sizes and offsets at boot.
- * Field order must match `CLayout` in layout.rs.
- */
-#include <linux/sched/signal.h>
-#include <linux/ftrace.h>
-#include <linux/module.h>
-
-const unsigned long klp_rs_c_layout[] = {
-	offsetof(struct task_struct, thread_info.flags),
-	offsetof(struct task_struct, flags),
-	offsetof(struct task_struct, tasks),
-	offsetof(struct task_struct, signal),
-	offsetof(struct task_struct, thread_node),
-	offsetof(struct task_struct, patch_state),
-	offsetof(struct signal_struct, thread_head),
-	sizeof(struct klp_func),
-	offsetof(struct klp_func, new_func),
-	offsetof(struct klp_func, stack_node),
-	offsetof(struct klp_func, nop),
-	offsetof(struct klp_func, transition),
-	sizeof(struct klp_object),
-	offsetof(struct klp_object, func_list),
-	offsetof(struct klp_object, patched),
-	sizeof(struct klp_patch),
-	offsetof(struct klp_patch, obj_list),
-	offsetof(struct klp_patch, forced),
-	sizeof(struct klp_state),
-	sizeof(struct ftrace_ops),
-	offsetof(struct module, name),
-	offsetof(struct klp_func, old_name),
-	offsetof(struct klp_func, old_func),
-	offsetof(struct klp_func, old_size),
-	offsetof(struct klp_func, new_size),
-	offsetof(struct klp_func, patched),
-	offsetof(struct klp_func, node),
-	offsetof(struct klp_object, name),
-	offsetof(struct klp_object, mod),
-	offsetof(struct klp_object, node),
-	offsetof(struct klp_object, dynamic),
-	offsetof(struct klp_object, callbacks),
-	offsetof(struct klp_patch, mod),
-	offsetof(struct klp_patch, list),
-	offsetof(struct klp_patch, states),
-	offsetof(struct klp_patch, replace),
-	offsetof(struct klp_patch, enabled),
-	offsetof(struct ftrace_ops, func),
-	offsetof(struct ftrace_ops, flags),
-	offsetof(struct __arch_ftrace_regs, regs.ip),
-	offsetof(struct cpumask, bits),
-	offsetof(struct module, state),
-	offsetof(struct module, klp),
-	offsetof(struct module, klp_alive),
-	offsetof(struct module, klp_info),
-	offsetof(struct module, core_kallsyms.strtab),
-	MODULE_NAME_LEN,
-	offsetof(struct klp_patch, kobj),
-	offsetof(struct klp_patch, objs),
-	offsetof(struct klp_patch, free_work),
-	offsetof(struct klp_patch, finish),
-	offsetof(struct klp_object, kobj),
-	offsetof(struct klp_object, funcs),
-	offsetof(struct klp_func, kobj),
-	offsetof(struct klp_func, old_sympos),
-	offsetof(struct klp_modinfo, sechdrs),
-	offsetof(struct klp_modinfo, secstrings),
-	offsetof(struct klp_modinfo, symndx),
-	sizeof(struct kobj_type),
-	offsetof(struct kobj_type, default_groups),
-	sizeof(struct kobj_attribute),
-	offsetof(struct kobj_attribute, store),
-	offsetof(struct attribute_group, attrs),
-	KLP_RS_MAX_STACK_ENTRIES,
-	/* The number of entries, last: Rust checks it against its own. */
-	65,
-};
-static_assert(ARRAY_SIZE(klp_rs_c_layout) == 65);
 
 /* The handler takes ftrace's recursion lock (rust/helpers/ftrace.c). */
 #ifndef CONFIG_TRACING

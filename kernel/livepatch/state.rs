@@ -23,10 +23,6 @@ pub(crate) unsafe extern "C" fn klp_get_state(
     patch: *mut bindings::klp_patch,
     id: c_ulong,
 ) -> *mut bindings::klp_state {
-    // The states are read through bindgen's layout.
-    if !crate::layout::verified() {
-        return NO_STATE;
-    }
     // SAFETY: the caller's contract is that of `cview::find_state`.
     unsafe { cview::find_state(patch, id) }.map_or(NO_STATE, |(_, state)| state)
 }

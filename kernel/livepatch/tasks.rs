@@ -8,16 +8,15 @@
 //! Every `unsafe` about tasks in the core is here. The fields this touches
 //! (`patch_state`, the thread flags) are shared with other CPUs, so they are
 //! accessed as atomics, as C's `READ_ONCE` and bit operations do. Fields are
-//! found at the offsets C chose (see [`crate::layout`]): bindgen's
-//! `task_struct` is not C's.
+//! read through bindgen's layout, which [`crate::layout`] checks against C's
+//! at build time.
 
+use core::mem::offset_of;
 use core::ptr::{addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering::Relaxed};
 
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
-
-use crate::layout;
 
 /// A task the caller keeps alive: it holds `tasklist_lock` (the thread walk),
 /// or the task is `current` or a CPU's idle task, or ftrace/the scheduler
@@ -52,26 +51,25 @@ impl TaskRef {
         self.0.as_ptr()
     }
 
-    /// The field of this task at C offset `offset`, as a `T`.
-    #[inline(always)]
-    fn field<T>(self, offset: usize) -> *mut T {
-        // SAFETY: `offset` is one of C's offsets into `task_struct` (from
-        // `layout::c()`), so the result stays inside the live task.
-        unsafe { self.as_ptr().byte_add(offset).cast::<T>() }
-    }
-
     fn flags(self) -> &'static AtomicUsize {
         // SAFETY: the task is alive (type invariant); x86 keeps `thread_info`
         // inside the task, and its `flags` word is only changed atomically.
         // The 'static lifetime never escapes this module's short uses.
-        unsafe { AtomicUsize::from_ptr(self.field(layout::c().task_ti_flags)) }
+        unsafe { AtomicUsize::from_ptr(addr_of_mut!((*self.as_ptr()).thread_info.flags).cast()) }
     }
 
     #[inline(always)]
     fn state_cell(self) -> &'static AtomicI32 {
         // SAFETY: the task is alive (type invariant); `patch_state` is an
         // aligned int that other CPUs read and write, hence the atomic view.
-        unsafe { AtomicI32::from_ptr(self.field(layout::c().task_patch_state)) }
+        unsafe { AtomicI32::from_ptr(addr_of_mut!((*self.as_ptr()).patch_state)) }
+    }
+
+    /// `task->flags`, read once: other tasks' flags are read racily in C
+    /// too.
+    fn task_flags(self) -> u32 {
+        // SAFETY: the task is alive (type invariant).
+        unsafe { addr_of_mut!((*self.as_ptr()).flags).read_volatile() }
     }
 
     /// `task->patch_state`.
@@ -103,25 +101,16 @@ impl TaskRef {
             != 0
     }
 
+    /// PF_KTHREAD never changes once set.
     pub(crate) fn is_kthread(self) -> bool {
-        // SAFETY: the task is alive (type invariant); `flags` of another task
-        // is read racily in C too, and PF_KTHREAD never changes once set.
-        unsafe {
-            core::ptr::read_volatile(self.field::<u32>(layout::c().task_flags))
-                & bindings::PF_KTHREAD
-                != 0
-        }
+        self.task_flags() & bindings::PF_KTHREAD != 0
     }
 
     /// Whether the task is on its way out (`PF_EXITING`): it will not
     /// return to user space, so only a pass can see it gone.
     pub(crate) fn is_exiting(self) -> bool {
-        // SAFETY: as in `is_kthread`; PF_EXITING is never cleared once set.
-        unsafe {
-            core::ptr::read_volatile(self.field::<u32>(layout::c().task_flags))
-                & bindings::PF_EXITING
-                != 0
-        }
+        // PF_EXITING is never cleared once set.
+        self.task_flags() & bindings::PF_EXITING != 0
     }
 
     /// Whether the task is on a CPU right now: `task_curr()`.
@@ -183,37 +172,29 @@ pub(crate) fn for_each_thread(mut f: impl FnMut(TaskRef)) {
     let lock = addr_of_mut!(bindings::tasklist_lock);
     // SAFETY: `tasklist_lock` is a static rwlock; `read_lock()` is this call.
     unsafe { bindings::_raw_read_lock(lock) };
-    let c = layout::c();
-    // SAFETY: `init_task` is static.
-    let init = TaskRef(unsafe { NonNull::new_unchecked(addr_of_mut!(bindings::init_task)) });
     // The task whose `tasks` (or `thread_node`) member is `node`.
     let owner = |node: *mut bindings::list_head, offset: usize| {
         // SAFETY: `node` is that member of a live task (see below).
         TaskRef(unsafe { NonNull::new_unchecked(node.byte_sub(offset).cast()) })
     };
+    let tasks = offset_of!(bindings::task_struct, tasks);
+    let thread_node = offset_of!(bindings::task_struct, thread_node);
+    // SAFETY: `init_task` is static.
+    let init = TaskRef(unsafe { NonNull::new_unchecked(addr_of_mut!(bindings::init_task)) });
     // SAFETY: under `tasklist_lock` the process list and each process's
     // thread list are stable, and their entries are the `tasks` and
     // `thread_node` members of live tasks; a process's `signal` stays valid
     // while it is on the list.
     unsafe {
-        let mut proc = owner(
-            (*init.field::<bindings::list_head>(c.task_tasks)).next,
-            c.task_tasks,
-        );
+        let mut proc = owner((*init.as_ptr()).tasks.next, tasks);
         while proc != init {
-            let signal = *proc.field::<*mut u8>(c.task_signal);
-            let head = signal
-                .add(c.signal_thread_head)
-                .cast::<bindings::list_head>();
+            let head = addr_of_mut!((*(*proc.as_ptr()).signal).thread_head);
             let mut pos = (*head).next;
             while pos != head {
-                f(owner(pos, c.task_thread_node));
+                f(owner(pos, thread_node));
                 pos = (*pos).next;
             }
-            proc = owner(
-                (*proc.field::<bindings::list_head>(c.task_tasks)).next,
-                c.task_tasks,
-            );
+            proc = owner((*proc.as_ptr()).tasks.next, tasks);
         }
     }
     // SAFETY: taken above.

@@ -91,8 +91,8 @@ extern "C" {
     // shim.c: `lockdep_assert_preemption_disabled()` is a macro.
     #[cfg(CONFIG_PROVE_LOCKING)]
     fn klp_rs_assert_preemption_disabled();
-    // shim.c: `this_cpu_ptr()` of the per-CPU trace buffer.
-    fn klp_rs_stack_entries() -> *mut c_ulong;
+    // shim.c: `this_cpu_ptr()` of the per-CPU trace buffer, and its length.
+    fn klp_rs_stack_entries(len: *mut u32) -> *mut c_ulong;
 }
 
 /// The patch in transition, for a holder of `klp_mutex` (which the guard
@@ -311,11 +311,11 @@ unsafe fn check_stack(
     target: i32,
 ) -> core::result::Result<(), (Error, Option<&'static CStr>)> {
     assert_preemption_disabled();
+    let mut max = 0;
     // SAFETY: this CPU's buffer, ours while preemption is disabled (every
     // caller runs so: under tasklist_lock, in task_call_func or in
-    // `__schedule`).
-    let entries = unsafe { klp_rs_stack_entries() };
-    let max = crate::layout::c().max_stack_entries as u32;
+    // `__schedule`); `max` is valid for writes.
+    let entries = unsafe { klp_rs_stack_entries(&mut max) };
     // SAFETY: `task` is alive and inactive or current; the buffer holds
     // `max` entries.
     let nr = unsafe { bindings::stack_trace_save_tsk_reliable(task.as_ptr(), entries, max) };

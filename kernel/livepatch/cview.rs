@@ -143,16 +143,6 @@ pub(crate) unsafe fn states(
     })
 }
 
-/// Whether `patch` is a cumulative (`replace`) patch.
-///
-/// # Safety
-///
-/// `patch` points to a valid `struct klp_patch`.
-pub(crate) unsafe fn is_replace(patch: *mut bindings::klp_patch) -> bool {
-    // SAFETY: valid by the caller's contract.
-    unsafe { (*patch).replace }
-}
-
 /// Looks `id` up among the states of `patch`.
 ///
 /// # Safety
@@ -318,8 +308,10 @@ impl PatchRef {
     }
 
     /// The livepatch module's name, for log lines.
-    pub(crate) fn name(self) -> &'static kernel::str::CStr {
-        self.module().name()
+    pub(crate) fn name(&self) -> &kernel::str::CStr {
+        // SAFETY: valid (type invariant); its module outlives it, so the
+        // name lives as long as this handle's borrow.
+        unsafe { kernel::loaded_module::LoadedModule::from_raw((*self.as_ptr()).mod_) }.name()
     }
 
     pub(crate) fn enabled(self) -> bool {

@@ -79,7 +79,7 @@ pub(crate) unsafe fn unregister(ops: *mut bindings::ftrace_ops, loc: usize) -> (
 
 /// Runs `f` under the function tracer's recursion lock for the current
 /// context, with preemption disabled (the livepatch handler relies on that,
-/// see `tasks::sync_all_cpus`): `ftrace_test_recursion_trylock()` and
+/// see `transition::sync_all_cpus`): `ftrace_test_recursion_trylock()` and
 /// `_unlock()`. Returns `None`, without running `f`, on recursion.
 ///
 /// A closure rather than a guard with `Drop`: the drop glue of a guard is

@@ -8,8 +8,9 @@
 //! module loader (`klp_module_coming`/`going`, `klp_apply_section_relocs`),
 //! and the scheduler, fork and exit paths (the transition's switch points).
 //! The C structures modules hand in are reached through [`cview`], modules
-//! through [`modules`], tasks through [`tasks`]; the few lines only C can
-//! express are in `shim.c`.
+//! through [`modules`], tasks and CPUs through the kernel crate
+//! (`kernel::tasklist`, `kernel::cpus`); the few lines only C can express
+//! are in `shim.c`.
 
 use kernel::prelude::*;
 
@@ -30,7 +31,6 @@ pub mod shadow_sizing;
 mod state;
 pub mod state_rules;
 mod sysfs;
-mod tasks;
 mod transition;
 
 module! {

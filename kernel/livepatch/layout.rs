@@ -3,14 +3,18 @@
 //! Build-time checks that bindgen lays out the C structs the core reads as C
 //! does.
 //!
-//! The core reads `task_struct`, `struct module` and the livepatch structs
-//! through bindgen's definitions. The kernel builds bindgen's output without
-//! its layout tests, and bindgen has been wrong here before: it dropped the
-//! alignment of the empty, cache-line aligned `struct sched_statistics`
-//! (`CONFIG_SCHEDSTATS=n`), which moved every later `task_struct` field 48
-//! bytes (fixed at the root in `rust/bindgen_parameters`). So each size and
-//! offset the core relies on is compared with the value clang computes for C
-//! (`rust/bindings/klp_rs_layout.h`); a mismatch fails the build.
+//! The core, and the kernel crate's abstractions it uses, read
+//! `task_struct`, `struct module` and the livepatch structs through bindgen's
+//! definitions. The kernel builds bindgen's output without its layout tests,
+//! and bindgen has been wrong here before: it dropped the alignment of the
+//! empty, cache-line aligned `struct sched_statistics` (`CONFIG_SCHEDSTATS=n`),
+//! which moved every later `task_struct` field 48 bytes (fixed at the root in
+//! `rust/bindgen_parameters`). So each size and offset read from Rust is
+//! compared with the value clang computes for C
+//! (`rust/bindings/klp_rs_layout.h`); a mismatch fails the build. (These
+//! checks run where the core is built, `CONFIG_LIVEPATCH=y`; the kernel
+//! crate's own `Task` accessors are covered in every configuration by the
+//! `rust_task` KUnit cases.)
 
 use core::mem::{offset_of, size_of};
 
@@ -44,7 +48,6 @@ size_as_in_c! {
 }
 
 offset_as_in_c! {
-    task_struct.thread_info.flags == KLP_C_OFFSET_TASK_TI_FLAGS;
     task_struct.flags == KLP_C_OFFSET_TASK_FLAGS;
     task_struct.tasks == KLP_C_OFFSET_TASK_TASKS;
     task_struct.signal == KLP_C_OFFSET_TASK_SIGNAL;

@@ -1,22 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Thin views of `struct module`: the livepatch module a patch comes from,
-//! and the modules that patches apply to. Fields are read through bindgen's
-//! layout, which [`crate::layout`] checks against C's at build time. Every
-//! `unsafe` about modules in the core is here.
+//! The modules patches come from and apply to, over the kernel crate's
+//! [`LoadedModule`], and the ELF data the loader keeps for a livepatch
+//! module.
 
-use core::ptr::{addr_of_mut, NonNull};
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use core::ptr::NonNull;
 
 use kernel::bindings;
 use kernel::ffi::{c_char, c_void};
+use kernel::livepatch::TransitionWriter;
+use kernel::loaded_module::{LoadedModule, ModuleGet, ModuleState};
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::sync::rcu;
 
 /// A module that stays loaded while the value is used: the livepatch module
 /// of a patch being enabled or installed (the patch holds a reference), a
 /// module the loader is bringing up or taking down (it calls us), or one
-/// found under RCU that patches only use until `klp_module_going()`.
+/// found alive that patches only use until `klp_module_going()`.
 ///
 /// # Invariants
 ///
@@ -40,42 +41,30 @@ impl ModRef {
         self.0.as_ptr()
     }
 
+    /// The module, for as long as this handle is borrowed.
+    fn module(&self) -> &LoadedModule {
+        // SAFETY: alive while the value is used (type invariant).
+        unsafe { LoadedModule::from_raw(self.as_ptr()) }
+    }
+
     /// The module's name.
-    pub(crate) fn name(self) -> &'static CStr {
-        // SAFETY: `name` is a NUL-terminated array inside the live module;
-        // the 'static lifetime never outlives the module in our uses (log
-        // lines and comparisons while it is pinned as described above).
-        unsafe { CStr::from_char_ptr(addr_of_mut!((*self.as_ptr()).name).cast::<c_char>()) }
+    pub(crate) fn name(&self) -> &CStr {
+        self.module().name()
     }
 
-    /// `mod->state`.
-    pub(crate) fn state(self) -> u32 {
-        // SAFETY: an enum (int) field of the live module; the loader writes
-        // it, we only compare it, as C does, with a plain read.
-        unsafe { addr_of_mut!((*self.as_ptr()).state).read_volatile() }
+    pub(crate) fn state(self) -> ModuleState {
+        self.module().state()
     }
 
-    /// `mod->klp`: whether the module says it is a livepatch
-    /// (`MODULE_INFO(livepatch, "Y")`).
+    /// Whether the module says it is a livepatch.
     pub(crate) fn is_livepatch(self) -> bool {
-        // SAFETY: a bool field of the live module, set when it was loaded.
-        unsafe { (*self.as_ptr()).klp }
+        self.module().is_livepatch()
     }
 
-    fn klp_alive_cell(self) -> &'static AtomicBool {
-        // SAFETY: a bool field of the live module; written under
-        // `klp_mutex`, read by `find_loaded` under RCU only, hence atomic.
-        unsafe { AtomicBool::from_ptr(addr_of_mut!((*self.as_ptr()).klp_alive)) }
-    }
-
-    /// `mod->klp_alive`: `klp_module_coming()` ran for it, and
+    /// Sets `mod->klp_alive`: `klp_module_coming()` ran for it, and
     /// `klp_module_going()` not yet.
-    pub(crate) fn klp_alive(self) -> bool {
-        self.klp_alive_cell().load(Relaxed)
-    }
-
-    pub(crate) fn set_klp_alive(self, alive: bool) {
-        self.klp_alive_cell().store(alive, Relaxed)
+    pub(crate) fn set_klp_alive(self, writer: &TransitionWriter, alive: bool) {
+        writer.set_klp_alive(self.module(), alive)
     }
 
     /// The ELF data the loader kept for a livepatch module, if any.
@@ -86,34 +75,48 @@ impl ModRef {
         NonNull::new(info).map(|info| KlpInfo { module: self, info })
     }
 
-    /// Takes a reference that keeps the module loaded; fails if it is going.
-    pub(crate) fn try_get(self) -> bool {
-        // SAFETY: the module is live (type invariant).
-        unsafe { bindings::try_module_get(self.as_ptr()) }
+    /// Takes a reference that keeps the livepatch module loaded, for the
+    /// patch that holds it until [`ModRef::put`]; fails if the module is
+    /// going.
+    ///
+    /// # Safety
+    ///
+    /// The module is a livepatch module enabling its patch from its init, or
+    /// is live: if that init fails after this, the loader frees the module
+    /// under the patch (upstream's contract for `klp_enable_patch()` too).
+    pub(crate) unsafe fn try_get(self) -> bool {
+        // SAFETY: the function's contract.
+        unsafe { self.module().try_get_coming() }
+            .map(ModuleGet::into_raw)
+            .is_some()
     }
 
-    /// Drops a reference taken with [`ModRef::try_get`].
-    pub(crate) fn put(self) {
-        // SAFETY: the module is live and we hold a reference (caller's
-        // duty, as in C).
-        unsafe { bindings::module_put(self.as_ptr()) }
+    /// Drops the reference [`ModRef::try_get`] took.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a reference taken by `try_get` on this module, and
+    /// gives it up.
+    pub(crate) unsafe fn put(self) {
+        // SAFETY: that reference (the function's contract).
+        drop(unsafe { ModuleGet::from_raw(self.as_ptr()) });
     }
 
     /// The loaded module called `name` that `klp_module_coming()` has seen
     /// and `klp_module_going()` not yet, as `klp_find_object_module()`.
     ///
     /// No reference is taken, so that patches never keep a patched module
-    /// from unloading; `klp_module_going()` removes the patches instead.
+    /// from unloading. The handle outlives the RCU section of the lookup:
+    /// the caller holds `klp_mutex`, which keeps `klp_module_going()`, and
+    /// so the unload of a module found alive, away while it uses the
+    /// result; `klp_module_going()` then removes the patches' uses.
     pub(crate) fn find_loaded(name: &CStr) -> Option<Self> {
-        let _rcu = kernel::sync::rcu::read_lock();
-        // SAFETY: `find_module` walks the module list, which RCU protects
-        // while we read it; the name is NUL-terminated.
-        let module = unsafe { bindings::find_module(name.as_char_ptr()) };
-        // SAFETY: under RCU the module is live; the caller holds
-        // `klp_mutex`, which keeps `klp_module_going()`, and so the unload
-        // of a module found alive, away while it uses the result.
-        let module = unsafe { ModRef::from_raw(module) }?;
-        module.klp_alive().then_some(module)
+        let rcu = rcu::Guard::new();
+        let module = LoadedModule::find(name, &rcu)?;
+        // INVARIANT: alive while used, as argued above.
+        module
+            .klp_alive()
+            .then(|| ModRef(NonNull::from(module).cast()))
     }
 }
 

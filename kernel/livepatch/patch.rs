@@ -24,7 +24,6 @@ use crate::cview::{FuncRef, ObjRef, PatchRef};
 use crate::ftrace::{self, RegisterError};
 use crate::func_stack::FuncStack;
 use crate::registry::Locked;
-use crate::tasks::TaskRef;
 use crate::transition::{IDLE, UNPATCHED};
 
 /// The ftrace registration shared by every `klp_func` that patches one
@@ -116,7 +115,7 @@ unsafe extern "C" fn klp_ftrace_handler(
     fops: *mut bindings::ftrace_ops,
     fregs: *mut bindings::ftrace_regs,
 ) {
-    // Also disables preemption, which `tasks::sync_all_cpus` waits for
+    // Also disables preemption, which `transition::sync_all_cpus` waits for
     // before a removed function can be forgotten.
     let locked = ftrace::with_recursion_lock(ip, parent_ip, || {
         // SAFETY: `fops` is the first member of a live `KlpOps` (the handler
@@ -147,7 +146,7 @@ unsafe fn redirect(ops: &KlpOps, fregs: *mut bindings::ftrace_regs) {
         // And the task's state after `transition`: `klp_init_transition`
         // writes them in the opposite order, with a write barrier.
         fence(Acquire);
-        let state = TaskRef::current().patch_state();
+        let state = kernel::current!().klp_patch_state();
         crate::warn_on_once!(state == IDLE);
         if state == UNPATCHED {
             // Not switched yet: the previous version, or the original code.

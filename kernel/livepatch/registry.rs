@@ -13,6 +13,7 @@ use core::sync::atomic::{fence, AtomicBool, Ordering::Acquire, Ordering::Release
 
 use kernel::bindings;
 use kernel::ffi::c_int;
+use kernel::loaded_module::ModuleState;
 use kernel::prelude::*;
 use kernel::str::{CStr, CString};
 use kernel::sync::{Mutex, MutexGuard};
@@ -237,15 +238,16 @@ unsafe fn enable_patch(patch: *mut bindings::klp_patch) -> Result {
     reloc::check_sections(patch)?;
 
     let locked = lock();
-    // SAFETY: the patch is valid and we hold `klp_mutex`.
-    if !unsafe { crate::state::klp_is_patch_compatible(patch.as_ptr()) } {
+    if !crate::state::is_patch_compatible(&locked, patch) {
         pr_err!(
             "Livepatch patch ({}) is not compatible with the already installed livepatches.\n",
             module.name()
         );
         return Err(EINVAL);
     }
-    if !module.try_get() {
+    // SAFETY: `klp_enable_patch()` is called by the livepatch module's init,
+    // which returns its result (the contract `livepatch.h` states).
+    if !unsafe { module.try_get() } {
         return Err(ENODEV);
     }
     init_patch_early(patch);
@@ -673,7 +675,9 @@ fn free_patch_finish(patch: PatchRef) {
     }
     // A forced patch may still be in use on some stack: keep its module.
     if !forced {
-        module.put();
+        // SAFETY: the reference `enable_patch` took for the patch, given up
+        // here, its last use.
+        unsafe { module.put() };
     }
 }
 
@@ -773,7 +777,7 @@ pub(crate) unsafe extern "C" fn klp_module_coming(module: *mut bindings::module)
 }
 
 fn module_coming(module: ModRef) -> Result {
-    if crate::warn_on_once!(module.state() != bindings::module_state_MODULE_STATE_COMING) {
+    if crate::warn_on_once!(module.state() != ModuleState::Coming) {
         return Err(EINVAL);
     }
     if module.name() == c"vmlinux" {
@@ -782,7 +786,7 @@ fn module_coming(module: ModRef) -> Result {
     }
     let locked = lock();
     // Every module is marked, since any later patch may be for it.
-    module.set_klp_alive(true);
+    module.set_klp_alive(&transition::WRITER, true);
     for patch in patches(&locked) {
         let Some(obj) = patch
             .objects()
@@ -798,7 +802,7 @@ fn module_coming(module: ModRef) -> Result {
                 module.name(),
                 module.name()
             );
-            module.set_klp_alive(false);
+            module.set_klp_alive(&transition::WRITER, false);
             obj.set_module(None);
             cleanup_module_patches(&locked, module, Some(patch));
             return Err(err);
@@ -862,13 +866,10 @@ pub(crate) unsafe extern "C" fn klp_module_going(module: *mut bindings::module) 
         return;
     };
     let state = module.state();
-    if crate::warn_on_once!(
-        state != bindings::module_state_MODULE_STATE_GOING
-            && state != bindings::module_state_MODULE_STATE_COMING
-    ) {
+    if crate::warn_on_once!(state != ModuleState::Going && state != ModuleState::Coming) {
         return;
     }
     let locked = lock();
-    module.set_klp_alive(false);
+    module.set_klp_alive(&transition::WRITER, false);
     cleanup_module_patches(&locked, module, None);
 }

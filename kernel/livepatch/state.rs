@@ -9,7 +9,8 @@ use kernel::ffi::c_ulong;
 use kernel::bindings;
 use kernel::prelude::*;
 
-use crate::cview::{self, NO_STATE};
+use crate::cview::{self, PatchRef, NO_STATE};
+use crate::registry::Locked;
 use crate::state_rules::{patch_compatible, previous_state, StateVersion};
 
 /// Returns the state with `id` of `patch`, or NULL.
@@ -59,27 +60,24 @@ pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings
 }
 
 /// Whether `patch` can be enabled on top of the states of every installed
-/// patch. Declared in `kernel/livepatch/state.h`; `klp_enable_patch()` calls
-/// it once the core is ready.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex` and `patch` is a valid `struct klp_patch`.
-#[export]
-pub(crate) unsafe extern "C" fn klp_is_patch_compatible(patch: *mut bindings::klp_patch) -> bool {
-    // SAFETY: `patch` is valid (caller's contract).
-    let replace = unsafe { cview::is_replace(patch) };
-    // SAFETY: under `klp_mutex` the installed patches stay valid.
-    let mut installed = unsafe { cview::installed_patches() }
-        // SAFETY: each installed patch is valid with an ended states array.
+/// patch: upstream's `klp_is_patch_compatible()`, which `klp_enable_patch()`
+/// asks before installing it.
+pub(crate) fn is_patch_compatible(locked: &Locked, patch: PatchRef) -> bool {
+    let mut installed = crate::registry::patches(locked)
+        // SAFETY: installed patches stay valid under `klp_mutex`, which
+        // `locked` holds, and carry an ended states array.
         .flat_map(|old| unsafe { cview::states(old.as_ptr()) }.map(|(state, _)| state));
     // Through `dyn`: the fully monomorphised iterator chain gets a symbol
     // name longer than kallsyms takes (KSYM_NAME_LEN).
     let installed: &mut dyn Iterator<Item = StateVersion> = &mut installed;
     patch_compatible(
-        // SAFETY: `patch` is valid (caller's contract).
-        |id| unsafe { cview::find_state(patch, id as c_ulong) }.map(|(state, _)| state.version),
-        replace,
+        |id| {
+            // SAFETY: a patch being enabled is valid and its states array
+            // ended, as `livepatch.h` requires.
+            unsafe { cview::find_state(patch.as_ptr(), id as c_ulong) }
+                .map(|(state, _)| state.version)
+        },
+        patch.replace(),
         installed,
     )
 }

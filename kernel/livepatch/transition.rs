@@ -22,29 +22,58 @@ use core::sync::atomic::{
 };
 
 use kernel::bindings;
+use kernel::cpus::{self, EachCpu, HotplugReadGuard};
 use kernel::error::code::{EADDRINUSE, EBUSY, EINVAL};
 use kernel::ffi::{c_int, c_ulong};
+use kernel::livepatch::TransitionWriter;
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::sync::barrier::{smp_mb, Read};
 use kernel::sync::Arc;
+use kernel::task::Task;
+use kernel::tasklist::{self, TasklistReadGuard};
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
 use crate::cview::PatchRef;
 use crate::patch;
 use crate::registry::{self, Locked};
-use crate::tasks::{self, CpusReadGuard, TaskRef};
 
-pub(crate) const IDLE: i32 = bindings::KLP_TRANSITION_IDLE;
-pub(crate) const UNPATCHED: i32 = bindings::KLP_TRANSITION_UNPATCHED as i32;
-pub(crate) const PATCHED: i32 = bindings::KLP_TRANSITION_PATCHED as i32;
+pub(crate) use kernel::livepatch::patch_state::{IDLE, PATCHED, UNPATCHED};
+
+/// What changes tasks' states and pending flags, and modules' `klp_alive`.
+// SAFETY: this is the livepatch core, and the transition below (and the
+// module notifier in the registry) follow its protocol.
+pub(crate) static WRITER: TransitionWriter = unsafe { TransitionWriter::new() };
+
+/// Calls `f` for every thread, then for the idle task of every possible CPU:
+/// every task a transition must move.
+fn for_each_task(mut f: impl FnMut(&Task)) {
+    TasklistReadGuard::lock().for_each_thread(&mut f);
+    cpus::possible_cpus()
+        .filter_map(tasklist::idle_task)
+        .for_each(f);
+}
+
+/// Waits until every CPU has gone through the scheduler, including CPUs in
+/// user space or idle where RCU does not watch: the handler may run where
+/// RCU does not watch, so plain RCU would not cover it.
+fn sync_all_cpus() {
+    struct Nothing;
+    impl EachCpu for Nothing {
+        fn run() {}
+    }
+    // As upstream, a failure (no memory for the work items) is not acted on.
+    let _ = cpus::run_on_each_cpu::<Nothing>();
+}
 
 /// Passes without success after which stragglers get a fake signal, and
 /// again every as many passes after that (upstream's `SIGNALS_TIMEOUT`).
 const SIGNALS_TIMEOUT: u32 = 15;
 
-/// The patch in transition, or NULL: `klp_transition_patch`, as
-/// `kernel/livepatch/transition.h` declares it. Written under `klp_mutex`;
-/// the switch points and the `transition` file read it without.
+/// The patch in transition, or NULL. Named as upstream's
+/// `klp_transition_patch`, for debuggers (drgn, crash) that look it up.
+/// Written under `klp_mutex`; the switch points and the `transition` file
+/// read it without.
 #[export_name = "klp_transition_patch"]
 static TRANSITION_PATCH: AtomicPtr<bindings::klp_patch> = AtomicPtr::new(null_mut());
 
@@ -160,20 +189,20 @@ fn count_switched() -> bool {
 }
 
 /// Flags `task` to switch, counting it.
-fn flag_pending(task: TaskRef) {
+fn flag_pending(task: &Task) {
     // Count first: the task may switch (and uncount) as soon as it is
     // flagged.
     PENDING.fetch_add(1, AcqRel);
-    if task.test_and_set_patch_pending() {
+    if WRITER.test_and_set_patch_pending(task) {
         PENDING.fetch_sub(1, AcqRel);
     }
 }
 
 /// Moves `task` to `target` on behalf of a check that found it safe.
 /// Returns whether that made the pending count zero.
-fn switch_task(task: TaskRef, target: i32) -> bool {
-    let was_pending = task.test_and_clear_patch_pending();
-    task.set_patch_state(target);
+fn switch_task(task: &Task, target: i32) -> bool {
+    let was_pending = WRITER.test_and_clear_patch_pending(task);
+    WRITER.set_patch_state(task, target);
     was_pending && count_switched()
 }
 
@@ -306,7 +335,7 @@ fn assert_preemption_disabled() {
 /// Preemption is disabled: the check uses this CPU's buffer, and the
 /// previous versions of the functions it looks up stay allocated.
 unsafe fn check_stack(
-    task: TaskRef,
+    task: &Task,
     patch: PatchRef,
     target: i32,
 ) -> core::result::Result<(), (Error, Option<&'static CStr>)> {
@@ -348,12 +377,12 @@ unsafe fn check_stack(
 ///
 /// Preemption is disabled.
 unsafe fn check_and_switch(
-    task: TaskRef,
+    task: &Task,
     patch: PatchRef,
     zero: &mut bool,
     busy: &mut Option<&'static CStr>,
 ) -> c_int {
-    if task.is_running() && task != TaskRef::current() {
+    if task.is_on_cpu() && task != &**kernel::current!() {
         return EBUSY.to_errno();
     }
     let target = TARGET.load(Relaxed);
@@ -377,8 +406,8 @@ unsafe fn check_and_switch(
 /// # Safety
 ///
 /// If `task` is current, preemption is disabled.
-unsafe fn try_switch_task(task: TaskRef, patch: PatchRef, zero: &mut bool) -> c_int {
-    if task.patch_state() == TARGET.load(Relaxed) {
+unsafe fn try_switch_task(task: &Task, patch: PatchRef, zero: &mut bool) -> c_int {
+    if task.klp_patch_state() == TARGET.load(Relaxed) {
         return 0;
     }
     // Without reliable stack traces only the other switch points work.
@@ -386,13 +415,13 @@ unsafe fn try_switch_task(task: TaskRef, patch: PatchRef, zero: &mut bool) -> c_
         return EINVAL.to_errno();
     }
     let mut busy = None;
-    let ret = if task == TaskRef::current() {
+    let ret = if task == &**kernel::current!() {
         // SAFETY: preemption is disabled for current (our contract).
         unsafe { check_and_switch(task, patch, zero, &mut busy) }
     } else {
-        // SAFETY: `call_inactive` runs the closure under the task's runqueue
-        // lock, with preemption disabled.
-        task.call_inactive(|task| unsafe { check_and_switch(task, patch, zero, &mut busy) })
+        // SAFETY: `call_func` runs the closure under the task's locks, with
+        // interrupts and so preemption disabled.
+        task.call_func(|task| unsafe { check_and_switch(task, patch, zero, &mut busy) })
     };
     if ret != 0 {
         let name = busy.map_or(core::ptr::null(), CStr::as_char_ptr);
@@ -406,14 +435,14 @@ unsafe fn try_switch_task(task: TaskRef, patch: PatchRef, zero: &mut bool) -> c_
 /// Hurries the stragglers: user tasks get a fake signal (they switch on
 /// their way back to user space), kthreads sleeping interruptibly a wakeup.
 pub(crate) fn signal_stragglers() {
-    tasks::for_each_thread(|task| {
-        if !task.patch_pending() {
+    TasklistReadGuard::lock().for_each_thread(|task| {
+        if !task.klp_patch_pending() {
             return;
         }
         if task.is_kthread() {
-            task.wake_interruptible();
+            task.wake_up_interruptible();
         } else {
-            task.notify_signal();
+            task.set_notify_signal();
         }
     });
 }
@@ -435,9 +464,10 @@ fn try_complete(locked: &Locked, kind: Pass) {
     // usually does. Tasks sleeping on an affected function are another
     // matter: those wait for the periodic pass.
     let mut quick = true;
-    tasks::for_each_thread(|task| {
-        // SAFETY: `for_each_thread` holds `tasklist_lock` for reading,
-        // which disables preemption.
+    TasklistReadGuard::lock().for_each_thread(|task| {
+        // SAFETY: the walk holds `tasklist_lock` for reading, which
+        // disables preemption (not so on PREEMPT_RT, which this core does
+        // not support, as upstream's per-CPU trace buffer does not).
         let ret = unsafe { try_switch_task(task, patch, &mut zero) };
         if ret != 0 {
             complete = false;
@@ -445,17 +475,19 @@ fn try_complete(locked: &Locked, kind: Pass) {
         }
     });
     {
-        let _cpus = CpusReadGuard::new();
-        for cpu in tasks::possible_cpus() {
-            let idle = tasks::idle_task(cpu);
-            if tasks::cpu_online(cpu) {
+        let _hotplug = HotplugReadGuard::lock();
+        for cpu in cpus::possible_cpus() {
+            let Some(idle) = tasklist::idle_task(cpu) else {
+                continue;
+            };
+            if cpus::is_online(cpu) {
                 // SAFETY: an idle task is never the pass's current task.
                 if unsafe { try_switch_task(idle, patch, &mut zero) } != 0 {
                     complete = false;
                     // Its idle loop switches it: make it go around.
-                    tasks::wake_if_idle(cpu);
+                    tasklist::wake_up_if_idle(cpu);
                 }
-            } else if idle.patch_state() != target {
+            } else if idle.klp_patch_state() != target {
                 // An offline CPU runs nothing.
                 zero |= switch_task(idle, target);
             }
@@ -512,21 +544,20 @@ fn complete_transition(locked: &Locked, patch: PatchRef) {
         // and wait until no handler can still see them before clearing
         // `transition` (a handler that did could pick a removed function).
         patch::unpatch_all(locked, patch);
-        tasks::sync_all_cpus();
+        sync_all_cpus();
     }
     for func in patch.funcs() {
         func.set_transition(false);
     }
     // A handler still seeing `transition` must not meet an idle task state.
     if target == PATCHED {
-        tasks::sync_all_cpus();
+        sync_all_cpus();
     }
 
-    let reset = |task: TaskRef| {
-        crate::warn_on_once!(task.patch_pending());
-        task.set_patch_state(IDLE);
-    };
-    tasks::for_each_task(reset);
+    for_each_task(|task| {
+        crate::warn_on_once!(task.klp_patch_pending());
+        WRITER.set_patch_state(task, IDLE);
+    });
 
     for obj in patch.objects().filter(|obj| obj.is_loaded()) {
         if target == PATCHED {
@@ -551,11 +582,10 @@ pub(crate) fn init_transition(_locked: &Locked, patch: PatchRef, state: c_int) {
     debug(Debug::Init, patch, state);
 
     let initial = if state == PATCHED { UNPATCHED } else { PATCHED };
-    let init = |task: TaskRef| {
-        crate::warn_on_once!(task.patch_state() != IDLE);
-        task.set_patch_state(initial);
-    };
-    tasks::for_each_task(init);
+    for_each_task(|task| {
+        crate::warn_on_once!(task.klp_patch_state() != IDLE);
+        WRITER.set_patch_state(task, initial);
+    });
 
     // Task states before `transition` (the handler reads them the other way
     // round), and the target before any TIF_PATCH_PENDING (switch points
@@ -591,18 +621,19 @@ pub(crate) fn cancel_transition(locked: &Locked) {
 /// the risk, as `force` does).
 #[export]
 pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task_struct) {
-    // SAFETY: alive (caller's contract).
-    let Some(task) = (unsafe { TaskRef::from_raw(task) }) else {
+    if task.is_null() {
         return;
-    };
+    }
+    // SAFETY: alive (caller's contract).
+    let task = unsafe { Task::from_raw(task) };
     // The handler may run where RCU does not watch; the transition's
     // `sync_all_cpus()` waits for this preemption-disabled section instead.
     // SAFETY: paired below.
     unsafe { bindings::preempt_disable_notrace() };
     // The test-and-clear is a full barrier: it orders the flag read before
     // the target read, and before later reads of `func->transition`.
-    if task.test_and_clear_patch_pending() {
-        task.set_patch_state(TARGET.load(Relaxed));
+    if WRITER.test_and_clear_patch_pending(task) {
+        WRITER.set_patch_state(task, TARGET.load(Relaxed));
         if count_switched() {
             kick();
         }
@@ -629,12 +660,11 @@ pub(crate) fn start_transition(locked: &Locked) {
     QUICK_RETRIES_USED.store(0, Relaxed);
     PENDING.store(1, Relaxed);
     BIAS.store(true, Release);
-    let flag = |task: TaskRef| {
-        if task.patch_state() != target {
+    for_each_task(|task| {
+        if task.klp_patch_state() != target {
             flag_pending(task);
         }
-    };
-    tasks::for_each_task(flag);
+    });
 
     sched_try_switch(true);
     SIGNALS_CNT.store(0, Relaxed);
@@ -655,11 +685,10 @@ pub(crate) fn reverse_transition(locked: &Locked) {
     let target = TARGET.load(Relaxed);
     debug(Debug::Reverse, patch, target);
     // Stop every switch point first, and wait for those already running.
-    let clear = |task: TaskRef| {
-        task.test_and_clear_patch_pending();
-    };
-    tasks::for_each_task(clear);
-    tasks::sync_all_cpus();
+    for_each_task(|task| {
+        WRITER.test_and_clear_patch_pending(task);
+    });
+    sync_all_cpus();
 
     patch.set_enabled(!patch.enabled());
     TARGET.store(
@@ -686,33 +715,33 @@ pub(crate) fn reverse_transition(locked: &Locked) {
 /// held for writing.
 #[export]
 pub(crate) unsafe extern "C" fn klp_copy_process(child: *mut bindings::task_struct) {
-    // SAFETY: alive (caller's contract).
-    let Some(child) = (unsafe { TaskRef::from_raw(child) }) else {
+    if child.is_null() {
         return;
-    };
-    let parent = TaskRef::current();
+    }
+    // SAFETY: alive (caller's contract).
+    let child = unsafe { Task::from_raw(child) };
+    let parent = kernel::current!();
     // The child's flags are a copy of the parent's from earlier in the fork,
     // never counted, and maybe stale: the parent can have switched since.
     // The writers of the flag either hold tasklist_lock, which serialises
     // us, or are the parent itself.
-    if parent.patch_pending() {
+    if parent.klp_patch_pending() {
         PENDING.fetch_add(1, AcqRel);
-        child.test_and_set_patch_pending();
+        WRITER.test_and_set_patch_pending(child);
     } else {
-        child.test_and_clear_patch_pending();
+        WRITER.test_and_clear_patch_pending(child);
     }
-    child.set_patch_state(parent.patch_state());
+    WRITER.set_patch_state(child, parent.klp_patch_state());
 }
 
 /// Switches every task now, whatever it runs (`force`): the administrator
 /// accepts that this may break the consistency model. A transition runs.
 pub(crate) fn force_transition(locked: &Locked) {
     pr_warn!("forcing remaining tasks to the patched state\n");
-    let update = |task: TaskRef| {
+    for_each_task(|task| {
         // SAFETY: alive while listed; the model is knowingly broken here.
         unsafe { klp_update_patch_state(task.as_ptr()) }
-    };
-    tasks::for_each_task(update);
+    });
 
     let Some(patch) = transition_patch(locked) else {
         return;
@@ -735,12 +764,13 @@ pub(crate) fn force_transition(locked: &Locked) {
 #[export]
 pub(crate) unsafe extern "C" fn __klp_sched_try_switch() {
     assert_preemption_disabled();
-    let current = TaskRef::current();
-    if !current.patch_pending() {
+    let current = kernel::current!();
+    if !current.klp_patch_pending() {
         return;
     }
-    // The flag before the target (written in the opposite order).
-    fence(Acquire);
+    // The flag (a plain C load) before the target (written in the opposite
+    // order, with a full barrier between).
+    smp_mb(Read);
     // SAFETY: current has `TIF_PATCH_PENDING` and runs with preemption
     // disabled (caller's contract).
     let Some(patch) = (unsafe { transition_patch_unlocked() }) else {

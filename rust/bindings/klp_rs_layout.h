@@ -21,7 +21,6 @@
 	const size_t RUST_CONST_HELPER_KLP_C_OFFSET_##name = offsetof(type, field)
 
 KLP_RS_SIZE(TASK, struct task_struct);
-KLP_RS_OFFSET(TASK_TI_FLAGS, struct task_struct, thread_info.flags);
 KLP_RS_OFFSET(TASK_FLAGS, struct task_struct, flags);
 KLP_RS_OFFSET(TASK_TASKS, struct task_struct, tasks);
 KLP_RS_OFFSET(TASK_SIGNAL, struct task_struct, signal);

@@ -73,21 +73,22 @@ echo "build: kernel ($flavour) in $out" >&2
 clippy=()
 [[ $impl == rust && ${KLP_CLIPPY:-1} == 1 ]] && clippy=(CLIPPY=1)
 "${kmake[@]}" "${clippy[@]}" bzImage modules 2>&1 | tee "$out/.klp-build-output"
-[[ ${PIPESTATUS[0]} -eq 0 ]] || exit 1
-# A symbol kallsyms cannot take vanishes from stack traces and the tracer.
-if grep -q "too long for kallsyms" "$out/.klp-build-output"; then
-	echo "build: a symbol is too long for kallsyms (see above)" >&2
-	exit 1
-fi
-
+make_rc=${PIPESTATUS[0]}
 # What this repository adds to the kernel crate must be as warning-free as
 # the core (-Dwarnings there); the kernel crate has no such flag, so read the
-# build's warnings. On a hit the crate's object goes, so that the next build
-# compiles it again and reports it again.
+# build's warnings, also when a later step failed. On a hit the crate's
+# object goes, so that the next build compiles it again and reports it again.
 ours=$(cd "$repo" && find rust -name '*.rs' 2>/dev/null | sed 's/[.]/[.]/g' | paste -sd'|')
 if [[ -n $ours ]] && grep -qE -- "--> .*/($ours):" "$out/.klp-build-output"; then
 	rm -f "$out/rust/kernel.o"
 	echo "build: warnings in the kernel crate's additions (see above)" >&2
+	exit 1
+fi
+
+[[ $make_rc -eq 0 ]] || exit 1
+# A symbol kallsyms cannot take vanishes from stack traces and the tracer.
+if grep -q "too long for kallsyms" "$out/.klp-build-output"; then
+	echo "build: a symbol is too long for kallsyms (see above)" >&2
 	exit 1
 fi
 

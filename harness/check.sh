@@ -119,6 +119,10 @@ if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$kunit,* ) ]]; then
 	if KLP_LOG=$klog KLP_APPEND="kunit.enable=1 loglevel=7" KLP_BOOT_TIMEOUT=300 \
 		"$here/run-guest.sh" check >/dev/null; then
 		collect_kunit "$klog" "${cases[@]}" >>"$results"
+		# A splat during the suites fails the boot, whatever the cases said.
+		if grep -aqE 'BUG:|WARNING:|Oops|KASAN:|UBSAN:|Call Trace:|possible (circular|recursive) locking|unreferenced object' "$klog"; then
+			echo "FAIL $kunit kernel report during the KUnit suites (console log: $klog)" >>"$results"
+		fi
 	else
 		echo "FAIL $kunit the guest did not finish (console log: $klog)" >>"$results"
 	fi

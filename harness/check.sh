@@ -60,6 +60,9 @@ fi
 # The harness itself: reading results from a console log with binary bytes.
 [[ -z ${TESTS:-} ]] && "$here/test-results.sh" >>"$results"
 
+# The core's layers (listed in its crate root): no edge goes up.
+[[ -z ${TESTS:-} ]] && "$here/layering.sh" | tee -a "$results"
+
 # 2. The kernel and modules.
 echo "== build ($impl)"
 if ! "$here/build.sh" >"$cache/last-build.log" 2>&1; then

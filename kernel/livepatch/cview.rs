@@ -21,19 +21,13 @@ use crate::state_rules::StateVersion;
 ///
 /// # Safety
 ///
-/// The caller holds `klp_mutex` for as long as it uses the iterator and the
-/// patches it yields: the list and its patches change only under that mutex.
-pub(crate) unsafe fn installed_patches() -> Patches {
-    // SAFETY: `registry::patch_list()` is a list head initialised at
-    // compile time, and its entries are the `list` members of installed
-    // patches (only `registry.rs` adds them); stable under `klp_mutex`
-    // (caller's contract).
-    Patches(unsafe {
-        ListIter::new(
-            crate::registry::patch_list(),
-            core::mem::offset_of!(bindings::klp_patch, list),
-        )
-    })
+/// `head` is the initialised head of a list of installed patches, linked
+/// through their `list` members, and the caller holds the lock that guards
+/// it (`klp_mutex`) for as long as it uses the iterator and the patches it
+/// yields.
+pub(crate) unsafe fn installed_patches(head: *mut bindings::list_head) -> Patches {
+    // SAFETY: the caller's contract.
+    Patches(unsafe { ListIter::new(head, core::mem::offset_of!(bindings::klp_patch, list)) })
 }
 
 /// Iterator over the installed patches (a named type: the symbols of

@@ -11,6 +11,31 @@
 //! through [`modules`], tasks and CPUs through the kernel crate
 //! (`kernel::tasklist`, `kernel::cpus`); the few lines only C can express
 //! are in `shim.c`.
+//!
+//! # Layers
+//!
+//! Lowest first. A module uses only modules of lower layers;
+//! `harness/layering.sh` (the `layering` result of `make check`) reads the
+//! `crate::` paths of every file and fails on any other edge, and on a
+//! listed back-edge that no longer exists.
+//!
+//! <!-- layers -->
+//! 1. pure logic, also built for the host tests: `klp_names`, `shadow_sizing`, `state_rules`
+//! 2. the x86_64 layer: `arch`
+//! 3. views of C: `layout`, `kallsyms`, `ftrace`, `modules`
+//! 4. views of the livepatch structs a module hands in: `cview`
+//! 5. `klp_mutex` and what it guards, the redirect's stacks, shadow variables: `lock`, `func_stack`, `shadow`
+//! 6. the redirect: `patch`
+//! 7. the consistency model: `transition`
+//! 8. states and relocations: `state`, `reloc`
+//! 9. the registry: `registry`
+//! 10. the sysfs files: `sysfs`
+//!
+//! Back-edges still to remove: `transition -> registry` (the transition
+//! should report a completed transition rather than free or unpatch
+//! patches itself), `registry -> sysfs` (the registry creates the kobjects
+//! whose types the sysfs layer defines).
+//! <!-- /layers -->
 
 use kernel::prelude::*;
 
@@ -22,6 +47,7 @@ mod func_stack;
 mod kallsyms;
 pub mod klp_names;
 mod layout;
+mod lock;
 mod modules;
 mod patch;
 mod registry;
@@ -86,13 +112,13 @@ impl kernel::Module for Livepatch {
             )
         })?;
         // Until these succeed no patch can be enabled: `klp_enable_patch`
-        // checks `registry::ready()` first.
+        // checks `lock::ready()` first.
         test_fail(InitStep::Sysfs)?;
         sysfs::init().inspect_err(|_| pr_err!("cannot create /sys/kernel/livepatch\n"))?;
         test_fail(InitStep::Transition)?;
         transition::init()
             .inspect_err(|err| pr_err!("cannot set up transition work ({:?})\n", err))?;
-        registry::set_ready();
+        lock::set_ready();
         Ok(Livepatch)
     }
 }

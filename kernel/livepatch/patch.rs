@@ -23,8 +23,8 @@ use crate::arch;
 use crate::cview::{FuncRef, ObjRef, PatchRef};
 use crate::ftrace::{self, RegisterError};
 use crate::func_stack::FuncStack;
-use crate::registry::Locked;
-use crate::transition::{IDLE, UNPATCHED};
+use crate::lock::Locked;
+use kernel::livepatch::patch_state::{IDLE, UNPATCHED};
 
 /// The ftrace registration shared by every `klp_func` that patches one
 /// function.

@@ -9,103 +9,23 @@
 //! [`crate::cview`]; the core adds dynamic objects and `nop` functions for
 //! atomic replace, which it allocates and frees itself.
 
-use core::sync::atomic::{fence, AtomicBool, Ordering::Acquire, Ordering::Release};
+use core::sync::atomic::{fence, Ordering::Release};
 
 use kernel::bindings;
+use kernel::error::from_result;
 use kernel::ffi::c_int;
 use kernel::loaded_module::ModuleState;
 use kernel::prelude::*;
 use kernel::str::{CStr, CString};
-use kernel::sync::{Mutex, MutexGuard};
-use kernel::types::Opaque;
 
 use crate::cview::{self, FuncRef, ObjRef, PatchRef};
 use crate::kallsyms;
+use crate::lock::{self, lock, patches, ready, Locked};
 use crate::modules::{ModRef, MODULE_NAME_LEN};
 use crate::patch;
 use crate::reloc;
 use crate::sysfs::{self, Kind};
 use crate::transition::{self, transition_patch};
-
-extern "C" {
-    /// `DEFINE_MUTEX(klp_mutex)` in `shim.c`: initialised at compile time,
-    /// so usable from the first call of any entry point.
-    static klp_mutex: Opaque<bindings::mutex>;
-    /// `LIST_HEAD(klp_patches)` in `shim.c`: the installed patches
-    /// (enabled, or in transition), in install order, linked through the
-    /// `list` members of their `klp_patch`es.
-    static klp_patches: Opaque<bindings::list_head>;
-}
-
-/// Proof that the caller holds `klp_mutex`: only [`lock`] makes one, and
-/// dropping it unlocks.
-pub(crate) struct Locked {
-    _guard: MutexGuard<'static, ()>,
-}
-
-/// Takes `klp_mutex`, which serialises the registry and the transition.
-pub(crate) fn lock() -> Locked {
-    // SAFETY: `klp_mutex` is a C static, initialised at compile time by
-    // `DEFINE_MUTEX`, valid for the whole life of the kernel.
-    let mutex: &'static Mutex<()> = unsafe { Mutex::from_raw(klp_mutex.get()) };
-    Locked {
-        _guard: mutex.lock(),
-    }
-}
-
-/// The list head of the installed patches; read or changed only under
-/// `klp_mutex`.
-pub(crate) fn patch_list() -> *mut bindings::list_head {
-    // SAFETY: only the address of the C static is taken.
-    unsafe { klp_patches.get() }
-}
-
-/// Set (with Release) when the livepatch initcall completed every step.
-static READY: AtomicBool = AtomicBool::new(false);
-
-/// Called last by the livepatch initcall, once everything is set up.
-pub(crate) fn set_ready() {
-    READY.store(true, Release);
-}
-
-/// Whether the core can patch: its initcall ran and every step succeeded
-/// (the sysfs root, the transition's work items). Until then no patch may be
-/// registered, so every entry point that takes one checks this first.
-pub(crate) fn ready() -> bool {
-    READY.load(Acquire)
-}
-
-/// The installed patches, under the lock.
-pub(crate) fn patches(locked: &Locked) -> Patches<'_> {
-    Patches {
-        // SAFETY: the iterator borrows the guard, so the lock is held while
-        // it is used.
-        inner: unsafe { cview::installed_patches() },
-        _locked: locked,
-    }
-}
-
-/// The installed patches, walked under the lock.
-pub(crate) struct Patches<'a> {
-    inner: cview::Patches,
-    _locked: &'a Locked,
-}
-
-impl Iterator for Patches<'_> {
-    type Item = PatchRef;
-
-    fn next(&mut self) -> Option<PatchRef> {
-        self.inner.next()
-    }
-}
-
-/// What a C entry point returns for `result`: 0 or a negative errno.
-pub(crate) fn to_errno(result: Result) -> c_int {
-    match result {
-        Ok(()) => 0,
-        Err(err) => err.to_errno(),
-    }
-}
 
 /// Checks what upstream's `klp_check_patch()` checks, and what upstream
 /// only finds out halfway through, when sysfs refuses a duplicate name or a
@@ -210,8 +130,11 @@ unsafe fn check_patch(patch: *mut bindings::klp_patch) -> Result<PatchRef> {
 /// `livepatch.h` documents.
 #[export]
 pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch) -> c_int {
-    // SAFETY: forwarded from our caller.
-    to_errno(unsafe { enable_patch(patch) })
+    from_result(|| {
+        // SAFETY: forwarded from our caller.
+        unsafe { enable_patch(patch) }?;
+        Ok(0)
+    })
 }
 
 /// # Safety
@@ -329,7 +252,7 @@ fn init_patch(locked: &Locked, patch: PatchRef) -> Result {
         init_object(patch, obj)?;
     }
     // SAFETY: the patch is ours to link; we hold `klp_mutex`.
-    unsafe { cview::list_add_tail(patch.list_node(), patch_list()) };
+    unsafe { cview::list_add_tail(patch.list_node(), lock::patch_list(locked)) };
     Ok(())
 }
 
@@ -773,7 +696,7 @@ pub(crate) unsafe extern "C" fn klp_module_coming(module: *mut bindings::module)
     let Some(module) = (unsafe { ModRef::from_raw(module) }) else {
         return EINVAL.to_errno();
     };
-    to_errno(module_coming(module))
+    from_result(|| module_coming(module).map(|()| 0))
 }
 
 fn module_coming(module: ModRef) -> Result {

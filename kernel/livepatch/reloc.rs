@@ -12,6 +12,7 @@
 //! so a bad section is refused whole.
 
 use kernel::bindings::{self, Elf64_Rela, Elf64_Shdr, Elf64_Sym};
+use kernel::error::from_result;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 use kernel::str::{CStr, CStrExt};
@@ -380,7 +381,7 @@ pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
     let elf = unsafe { Elf::new(module, sections, shstrtab, strtab, symndx, false) };
     // SAFETY: NULL or a NUL-terminated module name (caller's contract).
     let object = (!objname.is_null()).then(|| unsafe { CStr::from_char_ptr(objname) });
-    crate::registry::to_errno(write_section(&elf, secndx, object, true))
+    from_result(|| write_section(&elf, secndx, object, true).map(|()| 0))
 }
 
 fn elf_of(info: &KlpInfo, module: ModRef) -> Elf<'_> {

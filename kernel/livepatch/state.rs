@@ -10,7 +10,7 @@ use kernel::bindings;
 use kernel::prelude::*;
 
 use crate::cview::{self, PatchRef, NO_STATE};
-use crate::registry::Locked;
+use crate::lock::Locked;
 use crate::state_rules::{patch_compatible, previous_state, StateVersion};
 
 /// Returns the state with `id` of `patch`, or NULL.
@@ -38,7 +38,7 @@ pub(crate) unsafe extern "C" fn klp_get_state(
 #[export]
 pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings::klp_state {
     // Nothing is in transition before the core is ready.
-    if !crate::registry::ready() {
+    if !crate::lock::ready() {
         return NO_STATE;
     }
     // SAFETY: we run under `klp_mutex` (caller's contract).
@@ -49,7 +49,7 @@ pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings
     let transition = transition.as_ptr();
     // SAFETY: under `klp_mutex`, the installed patches stay valid while we
     // walk them, and each has a properly ended states array.
-    let patches = unsafe { cview::installed_patches() }.map(|patch| patch.as_ptr());
+    let patches = unsafe { crate::lock::patches_unlocked() }.map(|patch| patch.as_ptr());
     previous_state(
         patches,
         |&patch| patch == transition,
@@ -63,7 +63,7 @@ pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings
 /// patch: upstream's `klp_is_patch_compatible()`, which `klp_enable_patch()`
 /// asks before installing it.
 pub(crate) fn is_patch_compatible(locked: &Locked, patch: PatchRef) -> bool {
-    let mut installed = crate::registry::patches(locked)
+    let mut installed = crate::lock::patches(locked)
         // SAFETY: installed patches stay valid under `klp_mutex`, which
         // `locked` holds, and carry an ended states array.
         .flat_map(|old| unsafe { cview::states(old.as_ptr()) }.map(|(state, _)| state));

@@ -35,8 +35,8 @@ use kernel::tasklist::{self, TasklistReadGuard};
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
 use crate::cview::PatchRef;
+use crate::lock::{self, Locked};
 use crate::patch;
-use crate::registry::{self, Locked};
 
 pub(crate) use kernel::livepatch::patch_state::{IDLE, PATCHED, UNPATCHED};
 
@@ -297,7 +297,7 @@ enum Pass {
 }
 
 fn run_pass(kind: Pass) {
-    let locked = registry::lock();
+    let locked = lock::lock();
     if transition_patch(&locked).is_some() {
         try_complete(&locked, kind);
     }
@@ -750,7 +750,7 @@ pub(crate) fn force_transition(locked: &Locked) {
     if TARGET.load(Relaxed) == UNPATCHED {
         patch.set_forced();
     } else if patch.replace() {
-        for other in crate::registry::patches(locked).filter(|&other| other != patch) {
+        for other in lock::patches(locked).filter(|&other| other != patch) {
             other.set_forced();
         }
     }

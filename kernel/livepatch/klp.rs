@@ -31,10 +31,10 @@
 //! 9. the registry: `registry`
 //! 10. the sysfs files: `sysfs`
 //!
-//! Back-edges still to remove: `transition -> registry` (the transition
-//! should report a completed transition rather than free or unpatch
-//! patches itself), `registry -> sysfs` (the registry creates the kobjects
-//! whose types the sysfs layer defines).
+//! Back-edges still to remove: `registry -> sysfs` (the registry creates
+//! the kobjects whose types the sysfs layer defines). The transition
+//! reports a transition every task switched for; the registry, which the
+//! root hands to `transition::init`, finishes it.
 //! <!-- /layers -->
 
 use kernel::prelude::*;
@@ -116,7 +116,7 @@ impl kernel::Module for Livepatch {
         test_fail(InitStep::Sysfs)?;
         sysfs::init().inspect_err(|_| pr_err!("cannot create /sys/kernel/livepatch\n"))?;
         test_fail(InitStep::Transition)?;
-        transition::init()
+        transition::init(registry::finish_transition)
             .inspect_err(|err| pr_err!("cannot set up transition work ({:?})\n", err))?;
         lock::set_ready();
         Ok(Livepatch)

@@ -355,8 +355,27 @@ fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
     }
     transition::start_transition(locked);
     patch.set_enabled(true);
-    transition::try_complete_transition(locked);
+    if let Some(patch) = transition::try_complete_transition(locked) {
+        finish_transition(locked, patch);
+    }
     Ok(())
+}
+
+/// Finishes a transition every task has switched for, in upstream's order
+/// (`klp_complete_transition()` and what follows it): a cumulative patch's
+/// predecessors come off the stacks and its nops go first, then the
+/// transition ends, then what is no longer needed is freed.
+pub(crate) fn finish_transition(locked: &Locked, patch: PatchRef) {
+    if patch.replace() && transition::target() == transition::PATCHED {
+        unpatch_replaced_patches(locked, patch);
+        discard_nops(locked, patch);
+    }
+    transition::complete(locked, patch);
+    if !patch.enabled() {
+        free_patch_async(locked, patch);
+    } else if patch.replace() {
+        free_replaced_patches_async(locked, patch);
+    }
 }
 
 /// `__klp_disable_patch()`: starts unpatching.
@@ -375,7 +394,9 @@ fn start_disable(locked: &Locked, patch: PatchRef) -> Result {
     fence(Release);
     transition::start_transition(locked);
     patch.set_enabled(false);
-    transition::try_complete_transition(locked);
+    if let Some(patch) = transition::try_complete_transition(locked) {
+        finish_transition(locked, patch);
+    }
     Ok(())
 }
 
@@ -617,7 +638,7 @@ unsafe extern "C" fn free_patch_work(work: *mut bindings::work_struct) {
 
 /// Frees a patch whose transition ended, from a work item: the caller may
 /// be one of the patch's own sysfs callbacks (`klp_free_patch_async()`).
-pub(crate) fn free_patch_async(locked: &Locked, patch: PatchRef) {
+fn free_patch_async(locked: &Locked, patch: PatchRef) {
     free_patch_start(locked, patch);
     // SAFETY: `schedule_work()`: the work item was initialised with the
     // patch and is idle until now.
@@ -631,7 +652,7 @@ pub(crate) fn free_patch_async(locked: &Locked, patch: PatchRef) {
 }
 
 /// Frees the patches a replace patch took over: those installed before it.
-pub(crate) fn free_replaced_patches_async(locked: &Locked, new_patch: PatchRef) {
+fn free_replaced_patches_async(locked: &Locked, new_patch: PatchRef) {
     for old_patch in patches(locked).take_while(|&old| old != new_patch) {
         free_patch_async(locked, old_patch);
     }
@@ -641,7 +662,7 @@ pub(crate) fn free_replaced_patches_async(locked: &Locked, new_patch: PatchRef) 
 /// runs its code (`klp_unpatch_replaced_patches()`). Their functions may
 /// still be on the ftrace handler's stacks only after `force`, and RCU keeps
 /// that safe.
-pub(crate) fn unpatch_replaced_patches(locked: &Locked, new_patch: PatchRef) {
+fn unpatch_replaced_patches(locked: &Locked, new_patch: PatchRef) {
     for old_patch in patches(locked).take_while(|&old| old != new_patch) {
         old_patch.set_enabled(false);
         patch::unpatch_all(locked, old_patch);
@@ -650,7 +671,7 @@ pub(crate) fn unpatch_replaced_patches(locked: &Locked, new_patch: PatchRef) {
 
 /// Drops the nops of the patch in transition once the patches they stood
 /// in for are gone (`klp_discard_nops()`).
-pub(crate) fn discard_nops(locked: &Locked, patch: PatchRef) {
+fn discard_nops(locked: &Locked, patch: PatchRef) {
     patch::unpatch_dynamic(locked, patch);
     free_objects(patch, true);
 }

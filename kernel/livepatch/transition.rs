@@ -29,7 +29,7 @@ use kernel::livepatch::TransitionWriter;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::barrier::{smp_mb, Read};
-use kernel::sync::Arc;
+use kernel::sync::{Arc, SetOnce};
 use kernel::task::Task;
 use kernel::tasklist::{self, TasklistReadGuard};
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
@@ -298,13 +298,26 @@ enum Pass {
 
 fn run_pass(kind: Pass) {
     let locked = lock::lock();
-    if transition_patch(&locked).is_some() {
-        try_complete(&locked, kind);
+    if transition_patch(&locked).is_none() {
+        return;
+    }
+    if let Some(patch) = try_complete(&locked, kind) {
+        // Set before the work items exist, so always there.
+        if let Some(on_switched) = ON_SWITCHED.copy() {
+            on_switched(&locked, patch);
+        }
     }
 }
 
+/// Who finishes a transition that a work item found every task switched
+/// for (the registry: [`init`] is told, rather than this layer calling up).
+static ON_SWITCHED: SetOnce<fn(&Locked, PatchRef)> = SetOnce::new();
+
 /// Sets up the work items; called once from the livepatch initcall.
-pub(crate) fn init() -> Result {
+/// `on_switched` finishes a transition every task has switched for, as the
+/// callers of [`try_complete_transition`] do with what it returns.
+pub(crate) fn init(on_switched: fn(&Locked, PatchRef)) -> Result {
+    ON_SWITCHED.populate(on_switched);
     let c = Arc::pin_init(
         pin_init!(Completer {
             retry <- new_delayed_work!("klp_transition_retry"),
@@ -447,12 +460,12 @@ pub(crate) fn signal_stragglers() {
     });
 }
 
-/// One pass over every task; completes the transition when all switched.
-/// A transition is running.
-fn try_complete(locked: &Locked, kind: Pass) {
-    let Some(patch) = transition_patch(locked) else {
-        return;
-    };
+/// One pass over every task. Returns the patch when every task has
+/// switched, for the caller to finish the transition (see [`complete`]);
+/// `None` while some still have to. A transition is running.
+#[must_use]
+fn try_complete(locked: &Locked, kind: Pass) -> Option<PatchRef> {
+    let patch = transition_patch(locked)?;
     let target = TARGET.load(Relaxed);
     crate::warn_on_once!(target == IDLE);
     let mut complete = true;
@@ -516,18 +529,23 @@ fn try_complete(locked: &Locked, kind: Pass) {
             kick_after((bindings::HZ / 50).max(1) as c_ulong);
         }
         retry_later();
-        return;
+        return None;
     }
 
     sched_try_switch(false);
+    Some(patch)
+}
+
+/// The state tasks switch to, `IDLE` outside a transition.
+pub(crate) fn target() -> i32 {
+    TARGET.load(Relaxed)
+}
+
+/// Ends the transition of `patch`, which every task has switched for (as
+/// [`try_complete_transition`] returned it). A cumulative patch's
+/// predecessors must be off the stacks already, its nops discarded.
+pub(crate) fn complete(locked: &Locked, patch: PatchRef) {
     complete_transition(locked, patch);
-    // Freed here rather than in `complete_transition`, which the cancel path
-    // also uses.
-    if !patch.enabled() {
-        crate::registry::free_patch_async(locked, patch);
-    } else if patch.replace() {
-        crate::registry::free_replaced_patches_async(locked, patch);
-    }
 }
 
 /// Every task reached the target: undo the transition bookkeeping.
@@ -535,10 +553,6 @@ fn complete_transition(locked: &Locked, patch: PatchRef) {
     let target = TARGET.load(Relaxed);
     debug(Debug::Complete, patch, target);
 
-    if patch.replace() && target == PATCHED {
-        crate::registry::unpatch_replaced_patches(locked, patch);
-        crate::registry::discard_nops(locked, patch);
-    }
     if target == UNPATCHED {
         // Every task runs the old code now; take the new off the stacks,
         // and wait until no handler can still see them before clearing
@@ -672,8 +686,9 @@ pub(crate) fn start_transition(locked: &Locked) {
 
 /// One pass: switch whatever can be switched, complete when all are; with
 /// a transition started.
-pub(crate) fn try_complete_transition(locked: &Locked) {
-    try_complete(locked, Pass::Periodic);
+#[must_use]
+pub(crate) fn try_complete_transition(locked: &Locked) -> Option<PatchRef> {
+    try_complete(locked, Pass::Periodic)
 }
 
 /// Turns a running transition around (writing the other value to

@@ -17,7 +17,7 @@ while read -r n rest; do
 	for m in $(grep -oE '`[a-z_0-9]+`' <<<"$rest" | tr -d '`'); do layer[$m]=$n; done
 done < <(sed -nE 's|^//! ([0-9]+)\. (.*)$|\1 \2|p' <<<"$block")
 
-declare -A allowed
+declare -A allowed=()
 while read -r from to; do allowed["$from $to"]=1; done < <(
 	tr '\n' ' ' <<<"$block" | grep -oE '`[a-z_0-9]+ -> [a-z_0-9]+`' | tr -d '`' | sed 's/ -> / /')
 
@@ -43,12 +43,14 @@ for f in "$repo"/kernel/livepatch/*.rs "$repo"/arch/x86/livepatch/*.rs; do
 		fi
 	done
 done
-for e in "${!allowed[@]}"; do
+for e in ${allowed[*]:+"${!allowed[@]}"}; do
 	[[ -n ${seen[$e]:-} ]] || fail+=("listed back-edge ${e/ / -> } no longer exists: take it off the list")
 done
 
 if ((${#fail[@]})); then
 	echo "FAIL layering $(IFS=';'; echo "${fail[*]}")"
 else
-	echo "PASS layering ($edges edges between ${#layer[@]} modules; back-edges left: ${#allowed[@]})"
+	left=0
+	[[ -n ${allowed[*]:-} ]] && left=${#allowed[@]}
+	echo "PASS layering ($edges edges between ${#layer[@]} modules; back-edges left: $left)"
 fi

@@ -27,14 +27,13 @@
 //! 5. `klp_mutex` and what it guards, the redirect's stacks, shadow variables: `lock`, `func_stack`, `shadow`
 //! 6. the redirect: `patch`
 //! 7. the consistency model: `transition`
-//! 8. states and relocations: `state`, `reloc`
+//! 8. states, relocations, the sysfs files: `state`, `reloc`, `sysfs`
 //! 9. the registry: `registry`
-//! 10. the sysfs files: `sysfs`
 //!
-//! Back-edges still to remove: `registry -> sysfs` (the registry creates
-//! the kobjects whose types the sysfs layer defines). The transition
-//! reports a transition every task switched for; the registry, which the
-//! root hands to `transition::init`, finishes it.
+//! Where a lower layer must have the registry act (finishing a transition
+//! every task switched for, a write to `enabled`, a kobject's release), the
+//! crate root hands it the registry's functions at init: see
+//! `transition::init` and `sysfs::init`.
 //! <!-- /layers -->
 
 use kernel::prelude::*;
@@ -114,7 +113,8 @@ impl kernel::Module for Livepatch {
         // Until these succeed no patch can be enabled: `klp_enable_patch`
         // checks `lock::ready()` first.
         test_fail(InitStep::Sysfs)?;
-        sysfs::init().inspect_err(|_| pr_err!("cannot create /sys/kernel/livepatch\n"))?;
+        sysfs::init(registry::SYSFS_OPS)
+            .inspect_err(|_| pr_err!("cannot create /sys/kernel/livepatch\n"))?;
         test_fail(InitStep::Transition)?;
         transition::init(registry::finish_transition)
             .inspect_err(|err| pr_err!("cannot set up transition work ({:?})\n", err))?;

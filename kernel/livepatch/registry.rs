@@ -400,9 +400,16 @@ fn start_disable(locked: &Locked, patch: PatchRef) -> Result {
     Ok(())
 }
 
+/// What the sysfs files ask of the registry, which sits above them.
+pub(crate) const SYSFS_OPS: sysfs::RegistryOps = sysfs::RegistryOps {
+    set_enabled,
+    object_released,
+    func_released,
+};
+
 /// A write to `enabled`: reverses the patch's transition, or disables it.
 /// A disabled patch cannot come back.
-pub(crate) fn set_enabled(patch: PatchRef, enable: bool) -> Result {
+fn set_enabled(patch: PatchRef, enable: bool) -> Result {
     let locked = lock();
     if patch.enabled() == enable {
         return Err(EINVAL);
@@ -415,39 +422,6 @@ pub(crate) fn set_enabled(patch: PatchRef, enable: bool) -> Result {
     } else {
         Err(EINVAL)
     }
-}
-
-/// A write of true to `force`.
-pub(crate) fn force(patch: PatchRef) -> Result {
-    let locked = lock();
-    if transition_patch(&locked) != Some(patch) {
-        return Err(EINVAL);
-    }
-    transition::force_transition(&locked);
-    Ok(())
-}
-
-/// A write of `1` to `signal`: hurries every task still pending now.
-pub(crate) fn signal(patch: PatchRef) -> Result {
-    let locked = lock();
-    if transition_patch(&locked) != Some(patch) {
-        return Err(EINVAL);
-    }
-    transition::signal_stragglers();
-    Ok(())
-}
-
-/// The patch's place among the installed patches, from 1 (`stack_order`).
-pub(crate) fn stack_order(patch: PatchRef) -> c_int {
-    let locked = lock();
-    let mut order = 0;
-    for installed in patches(&locked) {
-        order += 1;
-        if installed == patch {
-            break;
-        }
-    }
-    order
 }
 
 /// An object the core made for atomic replace: the C structure, with the
@@ -534,18 +508,12 @@ fn add_nops(locked: &Locked, patch: PatchRef) -> Result {
     Ok(())
 }
 
-/// Release of a patch's kobject: the last sysfs user is gone.
-pub(crate) fn patch_released(patch: PatchRef) {
-    // SAFETY: the completion was initialised with the patch.
-    unsafe { bindings::complete(patch.finish()) };
-}
-
 /// Release of an object's kobject: frees a dynamic object.
 ///
 /// # Safety
 ///
 /// The last reference to the object's kobject was dropped.
-pub(crate) unsafe fn object_released(obj: ObjRef) {
+unsafe fn object_released(obj: ObjRef) {
     if obj.dynamic() {
         // SAFETY: dynamic objects are made only by `alloc_object_dynamic`,
         // from a `KBox<DynObject>`; nothing uses it any more.
@@ -558,7 +526,7 @@ pub(crate) unsafe fn object_released(obj: ObjRef) {
 /// # Safety
 ///
 /// The last reference to the function's kobject was dropped.
-pub(crate) unsafe fn func_released(func: FuncRef) {
+unsafe fn func_released(func: FuncRef) {
     if func.nop() {
         // SAFETY: nops are made only by `alloc_func_nop`, from a
         // `KBox<NopFunc>`; nothing uses it any more.

@@ -10,8 +10,11 @@
 //!
 //! The kobjects are the ones embedded in the module's `klp_patch`,
 //! `klp_object` and `klp_func`; their types, attributes and callbacks are
-//! statics here. The callbacks parse and format; what they do is in
-//! [`crate::registry`]. Every `unsafe` about kobjects and sysfs is here.
+//! statics here. The callbacks parse and format; `force`, `signal` and
+//! `stack_order` act through the lock and the transition, `enabled` and the
+//! releases through the [`RegistryOps`] the crate root hands to [`init`] (the
+//! registry sits above this layer). Every `unsafe` about kobjects and sysfs
+//! is here.
 
 use core::cell::UnsafeCell;
 use core::ptr::{addr_of_mut, null, null_mut};
@@ -21,8 +24,24 @@ use kernel::bindings;
 use kernel::ffi::{c_char, c_int};
 use kernel::prelude::*;
 use kernel::str::{CStr, CStrExt};
+use kernel::sync::SetOnce;
 
 use crate::cview::{FuncRef, KobjPtr, ObjRef, PatchRef};
+use crate::lock::{lock, patches};
+use crate::transition::{self, transition_patch};
+
+/// What the files need from the registry.
+pub(crate) struct RegistryOps {
+    /// A write to `enabled`.
+    pub(crate) set_enabled: fn(PatchRef, bool) -> Result,
+    /// The last put of an object's kobject; called with that object.
+    pub(crate) object_released: unsafe fn(ObjRef),
+    /// The last put of a function's kobject; called with that function.
+    pub(crate) func_released: unsafe fn(FuncRef),
+}
+
+/// Set by [`init`], before any kobject exists.
+static REGISTRY: SetOnce<RegistryOps> = SetOnce::new();
 
 /// A C structure that lives in a static and that C may write to (the
 /// attributes' lockdep keys), hence kept out of read-only memory.
@@ -140,7 +159,8 @@ static FUNC_KTYPE: CStatic<bindings::kobj_type> = CStatic::new(ktype(release_fun
 static ROOT: AtomicPtr<bindings::kobject> = AtomicPtr::new(null_mut());
 
 /// Creates `/sys/kernel/livepatch`; until this worked, no patch is enabled.
-pub(crate) fn init() -> Result {
+pub(crate) fn init(registry: RegistryOps) -> Result {
+    REGISTRY.populate(registry);
     // SAFETY: `kernel_kobj` is set up long before initcalls run; the name is
     // NUL-terminated.
     let root = unsafe {
@@ -185,7 +205,7 @@ pub(crate) unsafe fn init_kobject(kobj: KobjPtr, kind: Kind) {
 /// `kobj` was set up with [`init_kobject`] and not yet added.
 pub(crate) unsafe fn add_patch(kobj: KobjPtr, name: &CStr) -> Result {
     // SAFETY: (caller's contract); `ROOT` is set, since patches are only
-    // added once `registry::ready()`, which the initcall sets (Release)
+    // added once `lock::ready()`, which the initcall sets (Release)
     // after this file's `init` succeeded; "%s" takes the NUL-terminated name.
     kernel::error::to_result(unsafe {
         bindings::kobject_add(
@@ -246,25 +266,36 @@ pub(crate) unsafe fn put(kobj: KobjPtr) {
 /// Called by the kobject core with a patch's kobject, on its last put.
 unsafe extern "C" fn release_patch(kobj: KobjPtr) {
     // SAFETY: `PATCH_KTYPE` is only given to patches' kobjects.
-    crate::registry::patch_released(unsafe { PatchRef::from_kobj(kobj) });
+    let patch = unsafe { PatchRef::from_kobj(kobj) };
+    // The last sysfs user is gone: let `klp_free_patch_finish()` go on.
+    // SAFETY: the completion was initialised with the patch.
+    unsafe { bindings::complete(patch.finish()) };
 }
 
 /// # Safety
 ///
 /// Called by the kobject core with an object's kobject, on its last put.
 unsafe extern "C" fn release_object(kobj: KobjPtr) {
+    // Kobjects exist only after `init`.
+    let Some(registry) = REGISTRY.as_ref() else {
+        return;
+    };
     // SAFETY: `OBJECT_KTYPE` is only given to objects' kobjects; this is the
     // last reference, so no one else uses the object.
-    unsafe { crate::registry::object_released(ObjRef::from_kobj(kobj)) };
+    unsafe { (registry.object_released)(ObjRef::from_kobj(kobj)) };
 }
 
 /// # Safety
 ///
 /// Called by the kobject core with a function's kobject, on its last put.
 unsafe extern "C" fn release_func(kobj: KobjPtr) {
+    // Kobjects exist only after `init`.
+    let Some(registry) = REGISTRY.as_ref() else {
+        return;
+    };
     // SAFETY: `FUNC_KTYPE` is only given to functions' kobjects; this is the
     // last reference.
-    unsafe { crate::registry::func_released(FuncRef::from_kobj(kobj)) };
+    unsafe { (registry.func_released)(FuncRef::from_kobj(kobj)) };
 }
 
 /// `sysfs_emit(buf, "%d\n", value)`.
@@ -335,8 +366,12 @@ unsafe extern "C" fn enabled_store(
     stored(
         // SAFETY: sysfs hands a store callback a NUL-terminated copy of what
         // was written, alive during the callback (caller's contract).
-        parse_bool(unsafe { CStr::from_char_ptr(buf) })
-            .and_then(|enable| crate::registry::set_enabled(patch, enable)),
+        parse_bool(unsafe { CStr::from_char_ptr(buf) }).and_then(|enable| {
+            match REGISTRY.as_ref() {
+                Some(registry) => (registry.set_enabled)(patch, enable),
+                None => Err(ENODEV),
+            }
+        }),
         count,
     )
 }
@@ -377,7 +412,7 @@ unsafe extern "C" fn force_store(
         // was written, alive during the callback (caller's contract).
         parse_bool(unsafe { CStr::from_char_ptr(buf) }).and_then(|force| {
             if force {
-                crate::registry::force(patch)
+                force_transition(patch)
             } else {
                 Ok(())
             }
@@ -411,7 +446,40 @@ unsafe extern "C" fn stack_order_show(
     // SAFETY: a patch attribute's callback.
     let patch = unsafe { patch_of(kobj) };
     // SAFETY: a show callback's buffer (caller's contract).
-    unsafe { emit(buf, crate::registry::stack_order(patch)) }
+    unsafe { emit(buf, stack_order(patch)) }
+}
+
+/// A write of true to `force`: every task switches now.
+fn force_transition(patch: PatchRef) -> Result {
+    let locked = lock();
+    if transition_patch(&locked) != Some(patch) {
+        return Err(EINVAL);
+    }
+    transition::force_transition(&locked);
+    Ok(())
+}
+
+/// A write of `1` to `signal`: hurries every task still pending now.
+fn signal(patch: PatchRef) -> Result {
+    let locked = lock();
+    if transition_patch(&locked) != Some(patch) {
+        return Err(EINVAL);
+    }
+    transition::signal_stragglers();
+    Ok(())
+}
+
+/// The patch's place among the installed patches, from 1 (`stack_order`).
+fn stack_order(patch: PatchRef) -> c_int {
+    let locked = lock();
+    let mut order = 0;
+    for installed in patches(&locked) {
+        order += 1;
+        if installed == patch {
+            break;
+        }
+    }
+    order
 }
 
 /// `signal` takes exactly `1` (as `echo 1` writes it, with its newline).
@@ -437,7 +505,7 @@ unsafe extern "C" fn signal_store(
     stored(
         // SAFETY: sysfs passes `count` readable bytes (caller's contract).
         parse_signal(unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) })
-            .and_then(|()| crate::registry::signal(patch)),
+            .and_then(|()| signal(patch)),
         count,
     )
 }

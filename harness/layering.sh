@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The core's layering: every `crate::<module>` path in kernel/livepatch/ and
-# arch/x86/livepatch/ must name a module of a lower layer than its file's,
-# as the crate root lists them, apart from the back-edges listed there (each
-# of which must still exist). Prints "PASS layering ..." or "FAIL layering why".
+# The core's layering: every path to a sibling module (`crate::x`, or
+# `super::x` from a top-level module, also inside `use crate::{...}`
+# groups) in kernel/livepatch/ and arch/x86/livepatch/ must name a module
+# of a lower layer than its file's, as the crate root lists them, apart
+# from the back-edges listed there (each of which must still exist).
+# Comments do not count. Prints "PASS layering ..." or "FAIL layering why".
 #
 #   layering.sh [REPO]
 set -uo pipefail
@@ -12,29 +14,68 @@ root=$repo/kernel/livepatch/klp.rs
 block=$(sed -n '/<!-- layers -->/,/<!-- \/layers -->/p' "$root")
 [[ -n $block ]] || { echo "FAIL layering no layer list in $root"; exit 0; }
 
-declare -A layer
+fail=()
+declare -A layer=()
+# "N. what they are: `a`, `b`": the modules are the names after the last ": ".
 while read -r n rest; do
-	for m in $(grep -oE '`[a-z_0-9]+`' <<<"$rest" | tr -d '`'); do layer[$m]=$n; done
+	for m in $(sed 's/.*: //' <<<"$rest" | grep -oE '`[a-z_0-9]+`' | tr -d '`'); do
+		[[ -n ${layer[$m]:-} ]] && fail+=("$m is listed in two layers")
+		layer[$m]=$n
+	done
 done < <(sed -nE 's|^//! ([0-9]+)\. (.*)$|\1 \2|p' <<<"$block")
 
 declare -A allowed=()
-while read -r from to; do allowed["$from $to"]=1; done < <(
-	tr '\n' ' ' <<<"$block" | grep -oE '`[a-z_0-9]+ -> [a-z_0-9]+`' | tr -d '`' | sed 's/ -> / /')
+while read -r from to; do [[ -n $from ]] && allowed["$from $to"]=1; done < <(
+	tr '\n' ' ' <<<"$block" | grep -oE 'Back-edges still to remove:[^.]*' |
+		grep -oE '`[a-z_0-9]+ -> [a-z_0-9]+`' | tr -d '`' | sed 's/ -> / /')
 
-fail=() edges=0
-declare -A seen
+# The sibling modules a file names: comments dropped, the file joined into
+# one line (paths and `use` groups may span lines), then `crate::x` and
+# `super::x` (from a top-level file), and the top-level names of each
+# `use crate::{...}` group, nested braces and all.
+uses_of() { # file top-level(0/1)
+	sed -E 's|//.*$||' "$1" | tr '\n' ' ' | sed -E 's/[[:space:]]*::[[:space:]]*/::/g' |
+		awk -v top="$2" '{
+			s = $0
+			while (match(s, /(crate|super)::[a-z_0-9{]/)) {
+				kw = substr(s, RSTART, 5)
+				rest = substr(s, RSTART + RLENGTH - 1)
+				s = substr(s, RSTART + RLENGTH)
+				if (kw == "super" && !top) continue
+				if (substr(rest, 1, 1) != "{") {
+					match(rest, /^[a-z_0-9]+/); name = substr(rest, 1, RLENGTH)
+					after = substr(rest, RLENGTH + 1, 1)
+					if (after != "!") print name
+					continue
+				}
+				# A group: the names at depth 1.
+				depth = 0; word = ""; want = 1
+				for (i = 1; i <= length(rest); i++) {
+					c = substr(rest, i, 1)
+					if (c == "{") { depth++; if (depth == 1) { want = 1; word = "" } ; continue }
+					if (c == "}") { if (depth == 1 && want && word != "") print word; depth--; if (depth == 0) break; continue }
+					if (depth != 1) continue
+					if (c ~ /[a-z_0-9]/) { if (want) word = word c; continue }
+					if (c == ",") { if (want && word != "") print word; word = ""; want = 1; continue }
+					if (c == ":" ) { if (want && word != "") print word; word = ""; want = 0; continue }
+					if (c ~ /[[:space:]]/) continue
+					if (want && word != "") { print word; want = 0 }
+					word = ""
+				}
+			}
+		}' | sort -u
+}
+
+edges=0
+declare -A seen=()
 for f in "$repo"/kernel/livepatch/*.rs "$repo"/arch/x86/livepatch/*.rs; do
 	m=$(basename "$f" .rs)
-	[[ $f == */arch/x86/livepatch/* ]] && m=arch
+	top=1
+	[[ $f == */arch/x86/livepatch/* ]] && { m=arch; top=0; }
 	[[ $m == klp ]] && continue
 	[[ -n ${layer[$m]:-} ]] || { fail+=("$m is in no layer"); continue; }
-	# `crate::name` not followed by `!` (macros are not modules), and the
-	# names inside `use crate::{...}`.
-	uses=$( { grep -oE 'crate::[a-z_0-9]+[^a-z_0-9!]' "$f" | sed -E 's/crate::([a-z_0-9]+).*/\1/'
-		grep -oE 'crate::\{[^}]*\}' "$f" | sed -E 's/crate::\{//; s/\}//; s/,/\n/g' |
-			sed -E 's/^[[:space:]]*([a-z_0-9]+).*/\1/'; } | sort -u)
-	for u in $uses; do
-		[[ $u == "$m" || $u == self || $u == super ]] && continue
+	for u in $(uses_of "$f" "$top"); do
+		[[ $u == "$m" || $u == self || $u == super || $u == crate ]] && continue
 		[[ -n ${layer[$u]:-} ]] || { fail+=("$m uses $u, which is in no layer"); continue; }
 		edges=$((edges + 1))
 		seen["$m $u"]=1
@@ -47,10 +88,10 @@ for e in ${allowed[*]:+"${!allowed[@]}"}; do
 	[[ -n ${seen[$e]:-} ]] || fail+=("listed back-edge ${e/ / -> } no longer exists: take it off the list")
 done
 
+left=0
+[[ -n ${allowed[*]:-} ]] && left=${#allowed[@]}
 if ((${#fail[@]})); then
 	echo "FAIL layering $(IFS=';'; echo "${fail[*]}")"
 else
-	left=0
-	[[ -n ${allowed[*]:-} ]] && left=${#allowed[@]}
 	echo "PASS layering ($edges edges between ${#layer[@]} modules; back-edges left: $left)"
 fi

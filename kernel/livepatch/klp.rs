@@ -22,7 +22,7 @@
 //! <!-- layers -->
 //! 1. pure logic, also built for the host tests: `klp_names`, `shadow_sizing`, `state_rules`
 //! 2. the x86_64 layer: `arch`
-//! 3. views of C: `layout`, `kallsyms`, `ftrace`, `modules`
+//! 3. views of C, and the Rust side of `shim.c`: `layout`, `kallsyms`, `ftrace`, `modules`, `shim`
 //! 4. views of the livepatch structs a module hands in: `cview`
 //! 5. `klp_mutex` and what it guards, the redirect's stacks, shadow variables: `lock`, `func_stack`, `shadow`
 //! 6. the redirect: `patch`
@@ -53,6 +53,7 @@ mod registry;
 mod reloc;
 mod shadow;
 pub mod shadow_sizing;
+mod shim;
 mod state;
 pub mod state_rules;
 mod sysfs;
@@ -98,7 +99,7 @@ struct Livepatch;
 
 impl kernel::Module for Livepatch {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // The registry's lock and list are static (`shim.c`): the module
+        // `klp_mutex` and the patch list are static (`shim.c`): the module
         // loader may call in before this runs, or after it failed.
         test_fail(InitStep::First)?;
         // Shadow variables need nothing else, so they come first: any

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `klp_mutex` and what it guards: the list of installed patches. Below
-//! the redirect, the transition and the registry, which all take it; the
+//! `klp_mutex` and what it guards: the list of installed patches; and
+//! whether the core finished its init. Below everything that takes the
+//! mutex (the redirect, the transition, states, sysfs, the registry); the
 //! guard, [`Locked`], is the proof they pass around.
 
 use core::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
@@ -28,7 +29,8 @@ pub(crate) struct Locked {
     _guard: MutexGuard<'static, ()>,
 }
 
-/// Takes `klp_mutex`, which serialises the registry and the transition.
+/// Takes `klp_mutex`, which serialises the registry, the transition and
+/// the sysfs files.
 pub(crate) fn lock() -> Locked {
     // SAFETY: `klp_mutex` is a C static, initialised at compile time by
     // `DEFINE_MUTEX`, valid for the whole life of the kernel.

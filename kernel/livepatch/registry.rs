@@ -366,11 +366,12 @@ fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
 /// predecessors come off the stacks and its nops go first, then the
 /// transition ends, then what is no longer needed is freed.
 pub(crate) fn finish_transition(locked: &Locked, patch: PatchRef) {
-    if patch.replace() && transition::target() == transition::PATCHED {
-        unpatch_replaced_patches(locked, patch);
-        discard_nops(locked, patch);
-    }
-    transition::complete(locked, patch);
+    transition::complete(locked, patch, |target| {
+        if patch.replace() && target == transition::PATCHED {
+            unpatch_replaced_patches(locked, patch);
+            discard_nops(locked, patch);
+        }
+    });
     if !patch.enabled() {
         free_patch_async(locked, patch);
     } else if patch.replace() {

@@ -39,11 +39,11 @@ EXPORT_SYMBOL_GPL(klp_shadow_free_all);
 EXPORT_SYMBOL_GPL(klp_get_state);
 EXPORT_SYMBOL_GPL(klp_get_prev_state);
 
-/* Serialises the registry and the transition (registry.rs). */
+/* Serialises the registry, the transition and the sysfs files (lock.rs). */
 extern struct mutex klp_mutex;
 DEFINE_MUTEX(klp_mutex);
 
-/* The installed patches, in install order (registry.rs). */
+/* The installed patches, in install order (lock.rs). */
 extern struct list_head klp_patches;
 LIST_HEAD(klp_patches);
 

@@ -33,8 +33,10 @@ pub(crate) unsafe extern "C" fn klp_get_state(
 ///
 /// # Safety
 ///
-/// Called, as documented for livepatch modules, from the (un)patch callbacks
-/// of the patch in transition, which run under `klp_mutex`.
+/// Called from the (un)patch callbacks of the patch in transition, which
+/// run under `klp_mutex`. Upstream's documentation says "typically"; a call
+/// from anywhere else walks the patch list unlocked, racing with a
+/// transition that frees patches, in C as here.
 #[export]
 pub(crate) unsafe extern "C" fn klp_get_prev_state(id: c_ulong) -> *mut bindings::klp_state {
     // Nothing is in transition before the core is ready.

@@ -276,8 +276,9 @@ unsafe extern "C" fn release_patch(kobj: KobjPtr) {
 ///
 /// Called by the kobject core with an object's kobject, on its last put.
 unsafe extern "C" fn release_object(kobj: KobjPtr) {
-    // Kobjects exist only after `init`.
+    // Kobjects exist only after `init`; otherwise this leaks.
     let Some(registry) = REGISTRY.as_ref() else {
+        crate::warn_on_once!(true);
         return;
     };
     // SAFETY: `OBJECT_KTYPE` is only given to objects' kobjects; this is the
@@ -289,8 +290,9 @@ unsafe extern "C" fn release_object(kobj: KobjPtr) {
 ///
 /// Called by the kobject core with a function's kobject, on its last put.
 unsafe extern "C" fn release_func(kobj: KobjPtr) {
-    // Kobjects exist only after `init`.
+    // Kobjects exist only after `init`; otherwise this leaks.
     let Some(registry) = REGISTRY.as_ref() else {
+        crate::warn_on_once!(true);
         return;
     };
     // SAFETY: `FUNC_KTYPE` is only given to functions' kobjects; this is the

@@ -37,6 +37,7 @@ use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWo
 use crate::cview::PatchRef;
 use crate::lock::{self, Locked};
 use crate::patch;
+use crate::shim::{self, Debug};
 
 pub(crate) use kernel::livepatch::patch_state::{IDLE, PATCHED, UNPATCHED};
 
@@ -106,24 +107,6 @@ static PENDING: AtomicIsize = AtomicIsize::new(0);
 /// after a start drops it.
 static BIAS: AtomicBool = AtomicBool::new(false);
 
-extern "C" {
-    // shim.c: dynamic-debug lines (`pr_debug()` is a macro).
-    fn klp_rs_debug_transition(what: c_int, name: *const kernel::ffi::c_char, target: c_int);
-    // The task as `void *`: bindgen's `task_struct` is not FFI-safe.
-    fn klp_try_switch_task(
-        task: *mut kernel::ffi::c_void,
-        ret: c_int,
-        old_name: *const kernel::ffi::c_char,
-    );
-    // shim.c: `static_branch_enable/disable()` are macros.
-    fn klp_rs_set_sched_try_switch(enable: bool);
-    // shim.c: `lockdep_assert_preemption_disabled()` is a macro.
-    #[cfg(CONFIG_PROVE_LOCKING)]
-    fn klp_rs_assert_preemption_disabled();
-    // shim.c: `this_cpu_ptr()` of the per-CPU trace buffer, and its length.
-    fn klp_rs_stack_entries(len: *mut u32) -> *mut c_ulong;
-}
-
 /// The patch in transition, for a holder of `klp_mutex` (which the guard
 /// proves): set and cleared only under it.
 pub(crate) fn transition_patch(_locked: &Locked) -> Option<PatchRef> {
@@ -152,21 +135,9 @@ pub(crate) unsafe fn transition_patch_unlocked() -> Option<PatchRef> {
     unsafe { PatchRef::from_raw(TRANSITION_PATCH.load(Relaxed)) }
 }
 
-/// `enum klp_rs_debug` in shim.c.
-#[derive(Clone, Copy)]
-#[repr(i32)]
-enum Debug {
-    Init = 0,
-    Complete = 1,
-    Cancel = 2,
-    Reverse = 3,
-}
-
-/// One of upstream's transition debug lines (off unless dynamic debug
-/// enables them).
+/// One of upstream's transition debug lines.
 fn debug(what: Debug, patch: PatchRef, target: i32) {
-    // SAFETY: the name is a NUL-terminated string that outlives the call.
-    unsafe { klp_rs_debug_transition(what as c_int, patch.name().as_char_ptr(), target) };
+    shim::debug_transition(what, patch.name(), target);
 }
 
 fn direction(target: i32) -> &'static str {
@@ -179,8 +150,7 @@ fn direction(target: i32) -> &'static str {
 
 /// Lets the scheduler try to switch tasks that sleep (`cond_resched()`).
 fn sched_try_switch(enable: bool) {
-    // SAFETY: toggles a static key; may sleep, callers hold `klp_mutex`.
-    unsafe { klp_rs_set_sched_try_switch(enable) };
+    shim::set_sched_try_switch(enable);
 }
 
 /// Counts one task switched. Returns whether it was the last pending one.
@@ -303,8 +273,11 @@ fn run_pass(kind: Pass) {
     }
     if let Some(patch) = try_complete(&locked, kind) {
         // Set before the work items exist, so always there.
-        if let Some(on_switched) = ON_SWITCHED.copy() {
-            on_switched(&locked, patch);
+        match ON_SWITCHED.copy() {
+            Some(on_switched) => on_switched(&locked, patch),
+            None => {
+                crate::warn_on_once!(true);
+            }
         }
     }
 }
@@ -329,16 +302,6 @@ pub(crate) fn init(on_switched: fn(&Locked, PatchRef)) -> Result {
     Ok(())
 }
 
-/// Lockdep's check that preemption is off (a no-op without lockdep).
-#[inline(always)]
-fn assert_preemption_disabled() {
-    // SAFETY: only reads lockdep's state for this CPU.
-    #[cfg(CONFIG_PROVE_LOCKING)]
-    unsafe {
-        klp_rs_assert_preemption_disabled()
-    };
-}
-
 /// Whether `task` runs any of the functions the transition replaces for it:
 /// `Err(EINVAL)` for a stack that cannot be trusted, `Err(EADDRINUSE)` with
 /// the function's name when it is busy.
@@ -346,26 +309,20 @@ fn assert_preemption_disabled() {
 /// # Safety
 ///
 /// Preemption is disabled: the check uses this CPU's buffer, and the
-/// previous versions of the functions it looks up stay allocated.
+/// previous versions of the functions it looks up stay allocated. `task` is
+/// current or cannot run meanwhile.
 unsafe fn check_stack(
     task: &Task,
     patch: PatchRef,
     target: i32,
 ) -> core::result::Result<(), (Error, Option<&'static CStr>)> {
-    assert_preemption_disabled();
-    let mut max = 0;
-    // SAFETY: this CPU's buffer, ours while preemption is disabled (every
-    // caller runs so: under tasklist_lock, in task_call_func or in
-    // `__schedule`); `max` is valid for writes.
-    let entries = unsafe { klp_rs_stack_entries(&mut max) };
-    // SAFETY: `task` is alive and inactive or current; the buffer holds
-    // `max` entries.
-    let nr = unsafe { bindings::stack_trace_save_tsk_reliable(task.as_ptr(), entries, max) };
-    if nr < 0 {
-        return Err((EINVAL, None));
-    }
-    // SAFETY: the first `nr` entries were just written.
-    let trace = unsafe { core::slice::from_raw_parts(entries, nr as usize) };
+    shim::assert_preemption_disabled();
+    // SAFETY: preemption is disabled (our contract; every caller runs so:
+    // under tasklist_lock, in task_call_func or in `__schedule`), and stack
+    // checks do not nest on a CPU.
+    let entries = unsafe { shim::stack_entries() };
+    // SAFETY: `task` is current or cannot run (our contract).
+    let trace = unsafe { task.stack_trace_reliable(entries) }.map_err(|err| (err, None))?;
     for obj in patch.objects().filter(|obj| obj.patched()) {
         for func in obj.funcs() {
             let (addr, size) = if target == UNPATCHED {
@@ -383,12 +340,14 @@ unsafe fn check_stack(
     Ok(())
 }
 
-/// `klp_check_and_switch_task()`: `task` is current or cannot run. On
-/// `-EADDRINUSE`, `busy` names the function found on the stack.
+/// `klp_check_and_switch_task()`. On `-EADDRINUSE`, `busy` names the
+/// function found on the stack.
 ///
 /// # Safety
 ///
-/// Preemption is disabled.
+/// Preemption is disabled, and `task` is current or cannot start running
+/// (it may be running elsewhere: that is reported as `-EBUSY`), as in
+/// `task_call_func()`'s callback.
 unsafe fn check_and_switch(
     task: &Task,
     patch: PatchRef,
@@ -399,7 +358,8 @@ unsafe fn check_and_switch(
         return EBUSY.to_errno();
     }
     let target = TARGET.load(Relaxed);
-    // SAFETY: preemption is disabled (our contract).
+    // SAFETY: preemption is disabled (our contract), and the task is current
+    // or, not running now, cannot start (our contract).
     match unsafe { check_stack(task, patch, target) } {
         Ok(()) => {
             *zero |= switch_task(task, target);
@@ -437,10 +397,7 @@ unsafe fn try_switch_task(task: &Task, patch: PatchRef, zero: &mut bool) -> c_in
         task.call_func(|task| unsafe { check_and_switch(task, patch, zero, &mut busy) })
     };
     if ret != 0 {
-        let name = busy.map_or(core::ptr::null(), CStr::as_char_ptr);
-        // SAFETY: the task is alive (listed, idle or current); the name is
-        // NULL or a function name that lives with its patch.
-        unsafe { klp_try_switch_task(task.as_ptr().cast(), ret, name) };
+        shim::debug_try_switch(task, ret, busy);
     }
     ret
 }
@@ -536,22 +493,20 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<PatchRef> {
     Some(patch)
 }
 
-/// The state tasks switch to, `IDLE` outside a transition.
-pub(crate) fn target() -> i32 {
-    TARGET.load(Relaxed)
-}
-
 /// Ends the transition of `patch`, which every task has switched for (as
-/// [`try_complete_transition`] returned it). A cumulative patch's
-/// predecessors must be off the stacks already, its nops discarded.
-pub(crate) fn complete(locked: &Locked, patch: PatchRef) {
-    complete_transition(locked, patch);
+/// [`try_complete_transition`] returned it). `first` runs right after the
+/// "completing" debug line and before anything else, as upstream's
+/// `klp_complete_transition()` unpatches a cumulative patch's predecessors
+/// and discards its nops there; it gets the target state.
+pub(crate) fn complete(locked: &Locked, patch: PatchRef, first: impl FnOnce(i32)) {
+    complete_transition(locked, patch, first);
 }
 
 /// Every task reached the target: undo the transition bookkeeping.
-fn complete_transition(locked: &Locked, patch: PatchRef) {
+fn complete_transition(locked: &Locked, patch: PatchRef, first: impl FnOnce(i32)) {
     let target = TARGET.load(Relaxed);
     debug(Debug::Complete, patch, target);
+    first(target);
 
     if target == UNPATCHED {
         // Every task runs the old code now; take the new off the stacks,
@@ -623,7 +578,7 @@ pub(crate) fn cancel_transition(locked: &Locked) {
     };
     debug(Debug::Cancel, patch, PATCHED);
     TARGET.store(UNPATCHED, Relaxed);
-    complete_transition(locked, patch);
+    complete_transition(locked, patch, |_| {});
 }
 
 /// Switches `task` if it is pending. Called for `current` on the way back
@@ -684,7 +639,7 @@ pub(crate) fn start_transition(locked: &Locked) {
     SIGNALS_CNT.store(0, Relaxed);
 }
 
-/// One pass: switch whatever can be switched, complete when all are; with
+/// One pass: switch whatever can be switched, and report whether all are; with
 /// a transition started.
 #[must_use]
 pub(crate) fn try_complete_transition(locked: &Locked) -> Option<PatchRef> {
@@ -778,7 +733,7 @@ pub(crate) fn force_transition(locked: &Locked) {
 /// Called by `__schedule()` with preemption disabled.
 #[export]
 pub(crate) unsafe extern "C" fn __klp_sched_try_switch() {
-    assert_preemption_disabled();
+    shim::assert_preemption_disabled();
     let current = kernel::current!();
     if !current.klp_patch_pending() {
         return;

@@ -183,6 +183,35 @@ impl Task {
         unsafe { bindings::set_notify_signal(self.as_ptr()) };
     }
 
+    /// The task's kernel stack, innermost frame first, into `buf`:
+    /// `stack_trace_save_tsk_reliable()`. `Err(EINVAL)` when the unwinder
+    /// cannot vouch for the whole trace, or the kernel has no reliable
+    /// unwinder.
+    ///
+    /// # Safety
+    ///
+    /// The task is the current one or cannot run meanwhile (as in
+    /// [`Task::call_func`]'s callback): its stack must not change under the
+    /// unwinder.
+    pub unsafe fn stack_trace_reliable<'b>(&self, buf: &'b mut [usize]) -> Result<&'b [usize]> {
+        #[cfg(all(CONFIG_STACKTRACE, CONFIG_HAVE_RELIABLE_STACKTRACE))]
+        {
+            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            // SAFETY: the task's stack is stable (the function's contract);
+            // the unwinder writes at most `len` entries into `buf`.
+            let nr = unsafe {
+                bindings::stack_trace_save_tsk_reliable(self.as_ptr(), buf.as_mut_ptr(), len)
+            };
+            let nr = usize::try_from(nr).map_err(|_| EINVAL)?;
+            Ok(&buf[..nr.min(buf.len())])
+        }
+        #[cfg(not(all(CONFIG_STACKTRACE, CONFIG_HAVE_RELIABLE_STACKTRACE)))]
+        {
+            let _ = buf;
+            Err(EINVAL)
+        }
+    }
+
     /// Runs `f` on the task while its scheduling state cannot change:
     /// `task_call_func()`. The task is then blocked, or running (on this CPU
     /// if it is the current task); `f` runs with the task's `pi_lock` and

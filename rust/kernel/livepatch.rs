@@ -38,6 +38,7 @@ const PATCH_PENDING: c_int = bindings::TIF_PATCH_PENDING as c_int;
 /// # Safety
 ///
 /// `task` is alive for `'a`.
+#[inline(always)]
 unsafe fn patch_state_of<'a>(task: *mut bindings::task_struct) -> &'a Atomic<i32> {
     // SAFETY: alive for `'a` (the function's contract). Rust reaches the
     // field only through here, atomically. C reads it plainly in
@@ -49,14 +50,14 @@ unsafe fn patch_state_of<'a>(task: *mut bindings::task_struct) -> &'a Atomic<i32
 impl Task {
     /// The task's livepatch transition state, one of [`patch_state`]'s: read
     /// by the function redirect on every patched call.
-    #[inline]
+    #[inline(always)]
     pub fn klp_patch_state(&self) -> i32 {
         // SAFETY: the task is alive for `&self`.
         unsafe { patch_state_of(self.as_ptr()) }.load(Relaxed)
     }
 
     /// Whether a transition wants the task to switch: `klp_patch_pending()`.
-    #[inline]
+    #[inline(always)]
     pub fn klp_patch_pending(&self) -> bool {
         // SAFETY: the task is alive for `&self`; the flag word changes only
         // atomically.

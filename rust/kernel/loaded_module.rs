@@ -46,6 +46,7 @@ impl LoadedModule {
     /// # Safety
     ///
     /// `ptr` points to a `struct module` that stays alive for `'a`.
+    #[inline]
     pub unsafe fn from_raw<'a>(ptr: *mut bindings::module) -> &'a Self {
         // SAFETY: alive for `'a` (the function's contract); the type is a
         // transparent wrapper.
@@ -53,6 +54,7 @@ impl LoadedModule {
     }
 
     /// The `struct module` pointer, for C.
+    #[inline]
     pub fn as_ptr(&self) -> *mut bindings::module {
         self.0.get()
     }

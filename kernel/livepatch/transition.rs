@@ -499,11 +499,6 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<PatchRef> {
 /// `klp_complete_transition()` unpatches a cumulative patch's predecessors
 /// and discards its nops there; it gets the target state.
 pub(crate) fn complete(locked: &Locked, patch: PatchRef, first: impl FnOnce(i32)) {
-    complete_transition(locked, patch, first);
-}
-
-/// Every task reached the target: undo the transition bookkeeping.
-fn complete_transition(locked: &Locked, patch: PatchRef, first: impl FnOnce(i32)) {
     let target = TARGET.load(Relaxed);
     debug(Debug::Complete, patch, target);
     first(target);
@@ -578,7 +573,7 @@ pub(crate) fn cancel_transition(locked: &Locked) {
     };
     debug(Debug::Cancel, patch, PATCHED);
     TARGET.store(UNPATCHED, Relaxed);
-    complete_transition(locked, patch, |_| {});
+    complete(locked, patch, |_| {});
 }
 
 /// Switches `task` if it is pending. Called for `current` on the way back

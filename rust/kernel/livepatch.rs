@@ -17,6 +17,7 @@ use crate::{
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
     task::Task,
+    tasklist::ThreadFlag,
 };
 
 /// The transition state of a task (`task->patch_state`).
@@ -31,7 +32,9 @@ pub mod patch_state {
     pub const PATCHED: i32 = bindings::KLP_TRANSITION_PATCHED as i32;
 }
 
-const PATCH_PENDING: c_int = bindings::TIF_PATCH_PENDING as c_int;
+/// `TIF_PATCH_PENDING`, kept out of [`ThreadFlag`]'s public constants: only
+/// a [`TransitionWriter`] may change it.
+const PATCH_PENDING: ThreadFlag = ThreadFlag(bindings::TIF_PATCH_PENDING as c_int);
 
 /// `task->patch_state` as an atomic.
 ///
@@ -59,9 +62,7 @@ impl Task {
     /// Whether a transition wants the task to switch: `klp_patch_pending()`.
     #[inline(always)]
     pub fn klp_patch_pending(&self) -> bool {
-        // SAFETY: the task is alive for `&self`; the flag word changes only
-        // atomically.
-        unsafe { bindings::test_tsk_thread_flag(self.as_ptr(), PATCH_PENDING) != 0 }
+        self.test_thread_flag(PATCH_PENDING)
     }
 }
 
@@ -115,16 +116,14 @@ impl TransitionWriter {
     /// Sets `TIF_PATCH_PENDING`; returns whether it was set. A full barrier.
     #[inline]
     pub fn test_and_set_patch_pending(&self, task: &Task) -> bool {
-        // SAFETY: the task is alive for `&task`.
-        unsafe { bindings::test_and_set_tsk_thread_flag(task.as_ptr(), PATCH_PENDING) != 0 }
+        task.test_and_set_thread_flag(PATCH_PENDING)
     }
 
     /// Clears `TIF_PATCH_PENDING`; returns whether it was set. A full
     /// barrier.
     #[inline]
     pub fn test_and_clear_patch_pending(&self, task: &Task) -> bool {
-        // SAFETY: the task is alive for `&task`.
-        unsafe { bindings::test_and_clear_tsk_thread_flag(task.as_ptr(), PATCH_PENDING) != 0 }
+        task.test_and_clear_thread_flag(PATCH_PENDING)
     }
 
     /// Sets `mod->klp_alive`.

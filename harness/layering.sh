@@ -68,10 +68,13 @@ uses_of() { # file top-level(0/1)
 
 edges=0
 declare -A seen=()
-for f in "$repo"/kernel/livepatch/*.rs "$repo"/arch/x86/livepatch/*.rs; do
+for f in "$repo"/kernel/livepatch/*.rs "$repo"/kernel/livepatch/*/*.rs "$repo"/arch/x86/livepatch/*.rs; do
 	m=$(basename "$f" .rs)
 	top=1
 	[[ $f == */arch/x86/livepatch/* ]] && { m=arch; top=0; }
+	# A submodule's file (`structs/kobject.rs`) belongs to its parent's layer;
+	# its `super::` names the parent itself.
+	[[ $f == */kernel/livepatch/*/*.rs ]] && { m=$(basename "$(dirname "$f")"); top=0; }
 	[[ $m == klp ]] && continue
 	[[ -n ${layer[$m]:-} ]] || { fail+=("$m is in no layer"); continue; }
 	for u in $(uses_of "$f" "$top"); do

@@ -7,10 +7,11 @@
 //! livepatch modules (`klp_enable_patch`, shadow variables, states), the
 //! module loader (`klp_module_coming`/`going`, `klp_apply_section_relocs`),
 //! and the scheduler, fork and exit paths (the transition's switch points).
-//! The C structures modules hand in are reached through [`cview`], modules
-//! through [`modules`], tasks and CPUs through the kernel crate
-//! (`kernel::tasklist`, `kernel::cpus`); the few lines only C can express
-//! are in `shim.c`.
+//! Every one of those functions is in [`exports`], which turns C's raw
+//! arguments into typed references; the C structures modules hand in are
+//! reached as `structs::{Patch, Object, Func}`, modules through
+//! [`modules`], tasks and CPUs through the kernel crate (`kernel::tasklist`,
+//! `kernel::cpus`); the few lines only C can express are in `shim.c`.
 //!
 //! # Layers
 //!
@@ -23,24 +24,28 @@
 //! 1. pure logic, also built for the host tests: `klp_names`, `shadow_sizing`, `state_rules`
 //! 2. the x86_64 layer: `arch`
 //! 3. views of C, and the Rust side of `shim.c`: `layout`, `kallsyms`, `ftrace`, `modules`, `shim`
-//! 4. views of the livepatch structs a module hands in: `cview`
-//! 5. `klp_mutex` and what it guards, the redirect's stacks, shadow variables: `lock`, `func_stack`, `shadow`
-//! 6. the redirect: `patch`
-//! 7. the consistency model: `transition`
-//! 8. states, relocations, the sysfs files: `state`, `reloc`, `sysfs`
-//! 9. the registry: `registry`
+//! 4. `klp_mutex` and the proof of holding it: `lock`
+//! 5. the livepatch structures a module hands in, with their lists and kobjects: `structs`
+//! 6. the redirect's ops table and stacks, the shadow variables' table: `func_stack`, `shadow_table`
+//! 7. the redirect, shadow variables: `patch`, `shadow`
+//! 8. the consistency model: `transition`
+//! 9. states, relocations, the sysfs files: `state`, `reloc`, `sysfs`
+//! 10. the registry: `registry`
+//! 11. the C entry points: `exports`
 //!
-//! Where a lower layer must have the registry act (finishing a transition
-//! every task switched for, a write to `enabled`, a kobject's release), the
-//! crate root hands it the registry's functions at init: see
-//! `transition::init` and `sysfs::init`.
+//! Where a lower layer must have a higher one act (finishing a transition
+//! every task switched for, a write to `enabled`, a sysfs callback, a
+//! patch's free work), the higher one hands it functions or a trait
+//! implementation: see `transition::init`, `sysfs::init`,
+//! `structs::kobject::Handlers`, `structs::FreeWork` and
+//! `func_stack::Redirect`.
 //! <!-- /layers -->
 
 use kernel::prelude::*;
 
 #[path = "../../arch/x86/livepatch/mod.rs"]
 mod arch;
-mod cview;
+mod exports;
 mod ftrace;
 mod func_stack;
 mod kallsyms;
@@ -53,9 +58,11 @@ mod registry;
 mod reloc;
 mod shadow;
 pub mod shadow_sizing;
+mod shadow_table;
 mod shim;
 mod state;
 pub mod state_rules;
+mod structs;
 mod sysfs;
 mod transition;
 

@@ -5,47 +5,32 @@
 //! patching modules that come and go.
 //!
 //! `klp_mutex` serialises all of it (and the transition work). Patches,
-//! objects and functions are the module's C structures, reached through
-//! [`crate::cview`]; the core adds dynamic objects and `nop` functions for
-//! atomic replace, which it allocates and frees itself.
+//! objects and functions are the module's C structures, reached as
+//! [`Patch`], [`Object`] and [`Func`] references; the dynamic objects and
+//! `nop` functions of atomic replace are made and freed by
+//! [`crate::structs`].
 
 use core::sync::atomic::{fence, Ordering::Release};
 
 use kernel::bindings;
-use kernel::error::from_result;
 use kernel::ffi::c_int;
 use kernel::loaded_module::ModuleState;
 use kernel::prelude::*;
-use kernel::str::{CStr, CString};
 
-use crate::cview::{self, FuncRef, ObjRef, PatchRef};
 use crate::kallsyms;
-use crate::lock::{self, lock, patches, ready, Locked};
+use crate::lock::{lock, ready, Locked};
 use crate::modules::{ModRef, MODULE_NAME_LEN};
 use crate::patch;
 use crate::reloc;
-use crate::sysfs::{self, Kind};
+use crate::structs::{installed_patches as patches, FreeWork, NewPatch, Object, Patch};
+use crate::sysfs;
 use crate::transition::{self, transition_patch};
 
 /// Checks what upstream's `klp_check_patch()` checks, and what upstream
 /// only finds out halfway through, when sysfs refuses a duplicate name or a
 /// function turns out to have no replacement: before anything is set up,
 /// so that refusing needs no rollback.
-///
-/// # Safety
-///
-/// `patch` is NULL or a `klp_patch` of the module calling us, which lives
-/// at least as long as this call.
-unsafe fn check_patch(patch: *mut bindings::klp_patch) -> Result<PatchRef> {
-    // SAFETY: (caller's contract); only read here.
-    let has_parts =
-        !patch.is_null() && unsafe { !(*patch).mod_.is_null() && !(*patch).objs.is_null() };
-    if !has_parts {
-        return Err(EINVAL);
-    }
-    // SAFETY: (caller's contract) the patch is valid and its module, which
-    // is calling us, is live.
-    let patch = unsafe { PatchRef::from_raw(patch) }.ok_or(EINVAL)?;
+fn check_patch(patch: &Patch) -> Result {
     let name = patch.name();
     for (i, obj) in patch.static_objects().enumerate() {
         if !obj.has_funcs() {
@@ -118,36 +103,19 @@ unsafe fn check_patch(patch: *mut bindings::klp_patch) -> Result<PatchRef> {
             }
         }
     }
-    Ok(patch)
+    Ok(())
 }
 
 /// `klp_enable_patch()`: sets up and enables the patch a livepatch module
 /// hands in from its init; on any error, nothing is left behind.
-///
-/// # Safety
-///
-/// Called by a livepatch module's init with its own static patch, as
-/// `livepatch.h` documents.
-#[export]
-pub(crate) unsafe extern "C" fn klp_enable_patch(patch: *mut bindings::klp_patch) -> c_int {
-    from_result(|| {
-        // SAFETY: forwarded from our caller.
-        unsafe { enable_patch(patch) }?;
-        Ok(0)
-    })
-}
-
-/// # Safety
-///
-/// As [`klp_enable_patch`].
-unsafe fn enable_patch(patch: *mut bindings::klp_patch) -> Result {
+pub(crate) fn enable_patch(new: NewPatch<'_>) -> Result {
     // First: nothing can be registered before the core is set up.
     if !ready() {
         pr_err!("the livepatch core did not initialise: refusing the patch\n");
         return Err(ENODEV);
     }
-    // SAFETY: forwarded from our caller.
-    let patch = unsafe { check_patch(patch) }?;
+    let patch = new.get();
+    check_patch(patch)?;
     let module = patch.module();
     if !module.is_livepatch() {
         pr_err!(
@@ -168,12 +136,10 @@ unsafe fn enable_patch(patch: *mut bindings::klp_patch) -> Result {
         );
         return Err(EINVAL);
     }
-    // SAFETY: `klp_enable_patch()` is called by the livepatch module's init,
-    // which returns its result (the contract `livepatch.h` states).
-    if !unsafe { module.try_get() } {
+    if !new.get_module() {
         return Err(ENODEV);
     }
-    init_patch_early(patch);
+    let patch = new.init_early::<FreePatchWork>();
     let result = init_patch(&locked, patch).and_then(|()| start_enable(&locked, patch));
     if result.is_err() {
         free_patch_start(&locked, patch);
@@ -183,101 +149,32 @@ unsafe fn enable_patch(patch: *mut bindings::klp_patch) -> Result {
     result
 }
 
-/// Initialises the kobjects and lists of the patch and of everything in
-/// its static arrays (`klp_init_patch_early()`).
-fn init_patch_early(patch: PatchRef) {
-    // SAFETY: the patch is not installed: only we touch these.
-    unsafe {
-        cview::list_init(patch.list_node());
-        cview::list_init(patch.obj_list());
-        sysfs::init_kobject(patch.kobj(), Kind::Patch);
-        init_free_work(patch);
-        bindings::init_completion(patch.finish());
-    }
-    patch.reset_flags();
-    for obj in patch.static_objects() {
-        init_object_early(patch, obj);
-        for func in obj.static_funcs() {
-            init_func_early(obj, func);
-        }
-    }
-}
-
-/// `INIT_WORK(&patch->free_work, ...)`.
-///
-/// # Safety
-///
-/// The patch's work item is idle (not queued, not running).
-unsafe fn init_free_work(patch: PatchRef) {
-    let key = kernel::static_lock_class!();
-    // SAFETY: an idle work item of a live patch; the key and the name are
-    // static, as lockdep needs.
-    unsafe {
-        bindings::init_work_with_key(
-            patch.free_work(),
-            Some(free_patch_work),
-            false,
-            c"klp_free_patch_work".as_char_ptr(),
-            key.as_ptr(),
-        )
-    };
-}
-
-fn init_object_early(patch: PatchRef, obj: ObjRef) {
-    // SAFETY: the object belongs to a patch being set up, not yet visible.
-    unsafe {
-        cview::list_init(obj.func_list());
-        sysfs::init_kobject(obj.kobj(), Kind::Object);
-        cview::list_add_tail(obj.node(), patch.obj_list());
-    }
-}
-
-fn init_func_early(obj: ObjRef, func: FuncRef) {
-    // SAFETY: as in `init_object_early`.
-    unsafe {
-        sysfs::init_kobject(func.kobj(), Kind::Func);
-        cview::list_add_tail(func.node(), obj.func_list());
-    }
-}
-
 /// Adds the sysfs tree, the nops of a replace patch, resolves every loaded
 /// object, and installs the patch (`klp_init_patch()`).
-fn init_patch(locked: &Locked, patch: PatchRef) -> Result {
-    // SAFETY: set up by `init_patch_early`, not added yet.
-    unsafe { sysfs::add_patch(patch.kobj(), patch.name()) }?;
+fn init_patch(locked: &Locked, patch: &Patch) -> Result {
+    patch.add_kobject()?;
     if patch.replace() {
         add_nops(locked, patch)?;
     }
     for obj in patch.objects() {
-        init_object(patch, obj)?;
+        init_object(locked, patch, obj)?;
     }
-    // SAFETY: the patch is ours to link; we hold `klp_mutex`.
-    unsafe { cview::list_add_tail(patch.list_node(), lock::patch_list(locked)) };
+    patch.install(locked);
     Ok(())
 }
 
-fn init_object(patch: PatchRef, obj: ObjRef) -> Result {
-    obj.reset();
+fn init_object(locked: &Locked, patch: &Patch, obj: &Object) -> Result {
+    obj.reset(locked);
     if let Some(name) = obj.name() {
-        obj.set_module(ModRef::find_loaded(name));
+        obj.set_module(locked, ModRef::find_loaded(name));
     }
-    // SAFETY: the patch's kobject was added; the object's was only set up.
-    unsafe { sysfs::add_object(obj.kobj(), patch.kobj(), obj.display_name()) }?;
+    obj.add_kobject(patch)?;
     for func in obj.funcs() {
-        func.reset();
-        // SAFETY: as above, one level down. `old_name` was checked (or
-        // copied, for a nop).
-        unsafe {
-            sysfs::add_func(
-                func.kobj(),
-                obj.kobj(),
-                func.old_name(),
-                func.shown_sympos(),
-            )
-        }?;
+        func.reset(locked);
+        func.add_kobject(obj)?;
     }
     if obj.is_loaded() {
-        init_object_loaded(patch, obj)?;
+        init_object_loaded(locked, patch, obj)?;
     }
     Ok(())
 }
@@ -286,18 +183,18 @@ fn init_object(patch: PatchRef, obj: ObjRef) -> Result {
 /// relocations, and the addresses and sizes of the old and new code. On an
 /// error nothing stays written (upstream leaves a module's relocations in
 /// place, and the module's next load then fails on them).
-fn init_object_loaded(patch: PatchRef, obj: ObjRef) -> Result {
+fn init_object_loaded(locked: &Locked, patch: &Patch, obj: &Object) -> Result {
     if !obj.is_module() {
         // vmlinux relocations were written when the livepatch module loaded.
-        return resolve_funcs(obj);
+        return resolve_funcs(locked, obj);
     }
     reloc::apply_object_relocs(patch, obj)?;
-    resolve_funcs(obj).inspect_err(|_| reloc::clear_object_relocs(patch, obj))
+    resolve_funcs(locked, obj).inspect_err(|_| reloc::clear_object_relocs(patch, obj))
 }
 
 /// Finds the old code of every function of the loaded `obj`, and the sizes
 /// of it and of its replacement.
-fn resolve_funcs(obj: ObjRef) -> Result {
+fn resolve_funcs(locked: &Locked, obj: &Object) -> Result {
     for func in obj.funcs() {
         let old_func = kallsyms::find_symbol(obj.name(), func.old_name(), func.old_sympos())?;
         let Some(old_size) = kallsyms::symbol_size(old_func) else {
@@ -316,14 +213,14 @@ fn resolve_funcs(obj: ObjRef) -> Result {
             );
             return Err(ENOENT);
         };
-        func.set_addresses(old_func, old_size, new_func, new_size);
+        func.set_addresses(locked, old_func, old_size, new_func, new_size);
     }
     Ok(())
 }
 
 /// `__klp_enable_patch()`: patches every loaded object and starts the
 /// transition.
-fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
+fn start_enable(locked: &Locked, patch: &Patch) -> Result {
     if transition_patch(locked).is_some() {
         return Err(EBUSY);
     }
@@ -339,7 +236,7 @@ fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
         .objects()
         .filter(|obj| obj.is_loaded())
         .try_for_each(|obj| {
-            obj.pre_patch_callback().inspect_err(|_| {
+            obj.pre_patch_callback(locked).inspect_err(|_| {
                 pr_warn!(
                     "pre-patch callback failed for object '{}'\n",
                     obj.display_name()
@@ -354,7 +251,7 @@ fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
         return Err(err);
     }
     transition::start_transition(locked);
-    patch.set_enabled(true);
+    patch.set_enabled(locked, true);
     if let Some(patch) = transition::try_complete_transition(locked) {
         finish_transition(locked, patch);
     }
@@ -365,7 +262,7 @@ fn start_enable(locked: &Locked, patch: PatchRef) -> Result {
 /// (`klp_complete_transition()` and what follows it): a cumulative patch's
 /// predecessors come off the stacks and its nops go first, then the
 /// transition ends, then what is no longer needed is freed.
-pub(crate) fn finish_transition(locked: &Locked, patch: PatchRef) {
+pub(crate) fn finish_transition(locked: &Locked, patch: &Patch) {
     transition::complete(locked, patch, |target| {
         if patch.replace() && target == transition::PATCHED {
             unpatch_replaced_patches(locked, patch);
@@ -380,7 +277,7 @@ pub(crate) fn finish_transition(locked: &Locked, patch: PatchRef) {
 }
 
 /// `__klp_disable_patch()`: starts unpatching.
-fn start_disable(locked: &Locked, patch: PatchRef) -> Result {
+fn start_disable(locked: &Locked, patch: &Patch) -> Result {
     if crate::warn_on_once!(!patch.enabled()) {
         return Err(EINVAL);
     }
@@ -389,12 +286,12 @@ fn start_disable(locked: &Locked, patch: PatchRef) -> Result {
     }
     transition::init_transition(locked, patch, bindings::KLP_TRANSITION_UNPATCHED as c_int);
     for obj in patch.objects().filter(|obj| obj.patched()) {
-        obj.pre_unpatch_callback();
+        obj.pre_unpatch_callback(locked);
     }
     // `func->transition` must be seen set before a task's pending flag is.
     fence(Release);
     transition::start_transition(locked);
-    patch.set_enabled(false);
+    patch.set_enabled(locked, false);
     if let Some(patch) = transition::try_complete_transition(locked) {
         finish_transition(locked, patch);
     }
@@ -402,15 +299,11 @@ fn start_disable(locked: &Locked, patch: PatchRef) -> Result {
 }
 
 /// What the sysfs files ask of the registry, which sits above them.
-pub(crate) const SYSFS_OPS: sysfs::RegistryOps = sysfs::RegistryOps {
-    set_enabled,
-    object_released,
-    func_released,
-};
+pub(crate) const SYSFS_OPS: sysfs::RegistryOps = sysfs::RegistryOps { set_enabled };
 
 /// A write to `enabled`: reverses the patch's transition, or disables it.
 /// A disabled patch cannot come back.
-fn set_enabled(patch: PatchRef, enable: bool) -> Result {
+fn set_enabled(patch: &Patch, enable: bool) -> Result {
     let locked = lock();
     if patch.enabled() == enable {
         return Err(EINVAL);
@@ -425,83 +318,18 @@ fn set_enabled(patch: PatchRef, enable: bool) -> Result {
     }
 }
 
-/// An object the core made for atomic replace: the C structure, with the
-/// name it points to.
-#[repr(C)]
-struct DynObject {
-    obj: bindings::klp_object,
-    name: Option<CString>,
-}
-
-/// A `nop` function the core made for atomic replace, with its name.
-#[repr(C)]
-struct NopFunc {
-    func: bindings::klp_func,
-    old_name: CString,
-}
-
-/// `klp_alloc_object_dynamic()`: a new object of `patch` named like `like`.
-fn alloc_object_dynamic(patch: PatchRef, like: ObjRef) -> Result<ObjRef> {
-    let name = like.name().map(CString::try_from).transpose()?;
-    let dynamic = KBox::new(
-        DynObject {
-            // SAFETY: all-zero is a valid `klp_object` (NULL pointers,
-            // false flags), as C's `kzalloc` gives it.
-            obj: unsafe { core::mem::zeroed() },
-            name,
-        },
-        GFP_KERNEL,
-    )?;
-    let dynamic = KBox::into_raw(dynamic);
-    // SAFETY: just allocated; `obj` is the first member of a `repr(C)`
-    // struct. The name lives in the same allocation's `CString`.
-    let obj = unsafe {
-        (*dynamic).obj.name = (*dynamic)
-            .name
-            .as_deref()
-            .map_or(core::ptr::null(), CStr::as_char_ptr);
-        ObjRef::from_raw(dynamic.cast())
-    };
-    obj.set_dynamic();
-    init_object_early(patch, obj);
-    Ok(obj)
-}
-
-/// `klp_alloc_func_nop()`: a nop of `obj` for the function `like`.
-fn alloc_func_nop(obj: ObjRef, like: FuncRef) -> Result<FuncRef> {
-    let nop = KBox::new(
-        NopFunc {
-            // SAFETY: all-zero is a valid `klp_func`.
-            func: unsafe { core::mem::zeroed() },
-            old_name: CString::try_from(like.old_name())?,
-        },
-        GFP_KERNEL,
-    )?;
-    let nop = KBox::into_raw(nop);
-    // SAFETY: just allocated, as in `alloc_object_dynamic`. The replacement
-    // address is the old code's, set once the object is loaded.
-    let func = unsafe {
-        (*nop).func.old_name = (*nop).old_name.as_char_ptr();
-        (*nop).func.old_sympos = like.old_sympos() as kernel::ffi::c_ulong;
-        (*nop).func.nop = true;
-        FuncRef::from_raw(nop.cast())
-    };
-    init_func_early(obj, func);
-    Ok(func)
-}
-
 /// `klp_add_nops()`: for every function an installed patch changes and the
 /// replace patch does not, a nop that returns to the original code.
-fn add_nops(locked: &Locked, patch: PatchRef) -> Result {
+fn add_nops(locked: &Locked, patch: &Patch) -> Result {
     for old_patch in patches(locked) {
         for old_obj in old_patch.objects() {
             let obj = match patch.objects().find(|obj| obj.same_object(old_obj)) {
                 Some(obj) => obj,
-                None => alloc_object_dynamic(patch, old_obj)?,
+                None => patch.add_dynamic_object(locked, old_obj)?,
             };
             for old_func in old_obj.funcs() {
                 if !obj.funcs().any(|func| func.same_symbol(old_func)) {
-                    alloc_func_nop(obj, old_func)?;
+                    obj.add_nop(locked, old_func)?;
                 }
             }
         }
@@ -509,119 +337,42 @@ fn add_nops(locked: &Locked, patch: PatchRef) -> Result {
     Ok(())
 }
 
-/// Release of an object's kobject: frees a dynamic object.
-///
-/// # Safety
-///
-/// The last reference to the object's kobject was dropped.
-unsafe fn object_released(obj: ObjRef) {
-    if obj.dynamic() {
-        // SAFETY: dynamic objects are made only by `alloc_object_dynamic`,
-        // from a `KBox<DynObject>`; nothing uses it any more.
-        drop(unsafe { KBox::from_raw(obj.as_ptr().cast::<DynObject>()) });
-    }
-}
-
-/// Release of a function's kobject: frees a nop.
-///
-/// # Safety
-///
-/// The last reference to the function's kobject was dropped.
-unsafe fn func_released(func: FuncRef) {
-    if func.nop() {
-        // SAFETY: nops are made only by `alloc_func_nop`, from a
-        // `KBox<NopFunc>`; nothing uses it any more.
-        drop(unsafe { KBox::from_raw(func.as_ptr().cast::<NopFunc>()) });
-    }
-}
-
-/// Unlinks and puts the patch's objects and functions; with `nops_only`,
-/// only the nops and dynamic objects (`__klp_free_objects()`).
-fn free_objects(patch: PatchRef, nops_only: bool) {
-    for obj in patch.objects() {
-        for func in obj.funcs() {
-            if nops_only && !func.nop() {
-                continue;
-            }
-            // SAFETY: we hold `klp_mutex` (all callers do); the iterator
-            // already stepped past the function it unlinks; the function's
-            // kobject reference is the core's.
-            unsafe {
-                cview::list_del_init(func.node());
-                sysfs::put(func.kobj());
-            }
-        }
-        if nops_only && !obj.dynamic() {
-            continue;
-        }
-        // SAFETY: as above.
-        unsafe {
-            cview::list_del_init(obj.node());
-            sysfs::put(obj.kobj());
-        }
-    }
-}
-
 /// The part of freeing a patch done under the lock: uninstall it and drop
 /// its objects (`klp_free_patch_start()`).
-fn free_patch_start(_locked: &Locked, patch: PatchRef) {
-    // SAFETY: we hold `klp_mutex`; the patch's link was initialised.
-    unsafe {
-        if !cview::list_is_empty(patch.list_node()) {
-            cview::list_del_init(patch.list_node());
-        }
-    }
-    free_objects(patch, false);
+fn free_patch_start(locked: &Locked, patch: &Patch) {
+    patch.uninstall(locked);
+    patch.release_objects(locked, false);
 }
 
 /// The part done without the lock, since sysfs callbacks take it: remove
 /// the patch's directory, wait until no callback runs, and let its module
 /// go (`klp_free_patch_finish()`). Last to touch the patch.
-fn free_patch_finish(patch: PatchRef) {
-    let forced = patch.forced();
-    let module = patch.module();
-    // SAFETY: the core's reference, set up in `init_patch_early`; the
-    // completion is signalled by the release callback.
-    unsafe {
-        sysfs::put(patch.kobj());
-        bindings::wait_for_completion(patch.finish());
-    }
+fn free_patch_finish(patch: &Patch) {
+    patch.put_kobject_and_wait();
     // A forced patch may still be in use on some stack: keep its module.
-    if !forced {
-        // SAFETY: the reference `enable_patch` took for the patch, given up
-        // here, its last use.
-        unsafe { module.put() };
+    if !patch.forced() {
+        patch.put_module();
     }
 }
 
 /// The patch's `free_work`: [`free_patch_finish`] outside the lock.
-///
-/// # Safety
-///
-/// `work` is the `free_work` of a patch queued by [`free_patch_async`].
-unsafe extern "C" fn free_patch_work(work: *mut bindings::work_struct) {
-    // SAFETY: only the `free_work` of patches runs this; the patch stays
-    // until `free_patch_finish` is done with it.
-    free_patch_finish(unsafe { PatchRef::from_free_work(work) });
+struct FreePatchWork;
+
+impl FreeWork for FreePatchWork {
+    fn run(patch: &Patch) {
+        free_patch_finish(patch);
+    }
 }
 
 /// Frees a patch whose transition ended, from a work item: the caller may
 /// be one of the patch's own sysfs callbacks (`klp_free_patch_async()`).
-fn free_patch_async(locked: &Locked, patch: PatchRef) {
+fn free_patch_async(locked: &Locked, patch: &Patch) {
     free_patch_start(locked, patch);
-    // SAFETY: `schedule_work()`: the work item was initialised with the
-    // patch and is idle until now.
-    unsafe {
-        bindings::queue_work_on(
-            bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
-            bindings::system_percpu_wq,
-            patch.free_work(),
-        )
-    };
+    patch.queue_free_work(locked);
 }
 
 /// Frees the patches a replace patch took over: those installed before it.
-fn free_replaced_patches_async(locked: &Locked, new_patch: PatchRef) {
+fn free_replaced_patches_async(locked: &Locked, new_patch: &Patch) {
     for old_patch in patches(locked).take_while(|&old| old != new_patch) {
         free_patch_async(locked, old_patch);
     }
@@ -631,23 +382,23 @@ fn free_replaced_patches_async(locked: &Locked, new_patch: PatchRef) {
 /// runs its code (`klp_unpatch_replaced_patches()`). Their functions may
 /// still be on the ftrace handler's stacks only after `force`, and RCU keeps
 /// that safe.
-fn unpatch_replaced_patches(locked: &Locked, new_patch: PatchRef) {
+fn unpatch_replaced_patches(locked: &Locked, new_patch: &Patch) {
     for old_patch in patches(locked).take_while(|&old| old != new_patch) {
-        old_patch.set_enabled(false);
+        old_patch.set_enabled(locked, false);
         patch::unpatch_all(locked, old_patch);
     }
 }
 
 /// Drops the nops of the patch in transition once the patches they stood
 /// in for are gone (`klp_discard_nops()`).
-fn discard_nops(locked: &Locked, patch: PatchRef) {
+fn discard_nops(locked: &Locked, patch: &Patch) {
     patch::unpatch_dynamic(locked, patch);
-    free_objects(patch, true);
+    patch.release_objects(locked, true);
 }
 
 /// Takes what patches do to `module` off them, for patches installed before
 /// `limit` (all with `None`), as `klp_cleanup_module_patches_limited()`.
-fn cleanup_module_patches(locked: &Locked, module: ModRef, limit: Option<PatchRef>) {
+fn cleanup_module_patches(locked: &Locked, module: ModRef, limit: Option<&Patch>) {
     let in_transition = transition_patch(locked);
     for patch in patches(locked).take_while(|&patch| Some(patch) != limit) {
         let Some(obj) = patch
@@ -657,7 +408,7 @@ fn cleanup_module_patches(locked: &Locked, module: ModRef, limit: Option<PatchRe
             continue;
         };
         if in_transition != Some(patch) {
-            obj.pre_unpatch_callback();
+            obj.pre_unpatch_callback(locked);
         }
         pr_notice!(
             "reverting patch '{}' on unloading module '{}'\n",
@@ -665,31 +416,18 @@ fn cleanup_module_patches(locked: &Locked, module: ModRef, limit: Option<PatchRe
             module.name()
         );
         patch::unpatch_object(locked, obj);
-        obj.post_unpatch_callback();
+        obj.post_unpatch_callback(locked);
         reloc::clear_object_relocs(patch, obj);
-        obj.set_module(None);
+        obj.set_module(locked, None);
         for func in obj.funcs() {
-            func.forget_old();
+            func.forget_old(locked);
         }
     }
 }
 
 /// `klp_module_coming()`: applies the installed patches to a module being
 /// loaded; an error refuses the load.
-///
-/// # Safety
-///
-/// Called by the module loader with the module in `MODULE_STATE_COMING`.
-#[export]
-pub(crate) unsafe extern "C" fn klp_module_coming(module: *mut bindings::module) -> c_int {
-    // SAFETY: the loader keeps the module alive during the call.
-    let Some(module) = (unsafe { ModRef::from_raw(module) }) else {
-        return EINVAL.to_errno();
-    };
-    from_result(|| module_coming(module).map(|()| 0))
-}
-
-fn module_coming(module: ModRef) -> Result {
+pub(crate) fn module_coming(module: ModRef) -> Result {
     if crate::warn_on_once!(module.state() != ModuleState::Coming) {
         return Err(EINVAL);
     }
@@ -707,7 +445,7 @@ fn module_coming(module: ModRef) -> Result {
         else {
             continue;
         };
-        obj.set_module(Some(module));
+        obj.set_module(&locked, Some(module));
         if let Err(err) = apply_to_coming(&locked, patch, obj) {
             pr_warn!(
                 "patch '{}' failed for module '{}', refusing to load module '{}'\n",
@@ -716,7 +454,7 @@ fn module_coming(module: ModRef) -> Result {
                 module.name()
             );
             module.set_klp_alive(&transition::WRITER, false);
-            obj.set_module(None);
+            obj.set_module(&locked, None);
             cleanup_module_patches(&locked, module, Some(patch));
             return Err(err);
         }
@@ -727,8 +465,8 @@ fn module_coming(module: ModRef) -> Result {
 /// Applies `patch` to its object `obj`, whose module is coming. On an
 /// error, the relocations written for it are cleared again (upstream leaves
 /// them, and the next load of the module then fails on them).
-fn apply_to_coming(locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
-    init_object_loaded(patch, obj).inspect_err(|err| {
+fn apply_to_coming(locked: &Locked, patch: &Patch, obj: &Object) -> Result {
+    init_object_loaded(locked, patch, obj).inspect_err(|err| {
         pr_warn!(
             "failed to initialize patch '{}' for module '{}' ({})\n",
             patch.name(),
@@ -740,14 +478,14 @@ fn apply_to_coming(locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
 }
 
 /// The callbacks and the patching of [`apply_to_coming`].
-fn patch_coming(locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
+fn patch_coming(locked: &Locked, patch: &Patch, obj: &Object) -> Result {
     let module_name = obj.display_name();
     pr_notice!(
         "applying patch '{}' to loading module '{}'\n",
         patch.name(),
         module_name
     );
-    obj.pre_patch_callback()
+    obj.pre_patch_callback(locked)
         .inspect_err(|_| pr_warn!("pre-patch callback failed for object '{}'\n", module_name))?;
     let patched = patch::patch_object(locked, obj);
     if let Err(err) = patched {
@@ -757,27 +495,18 @@ fn patch_coming(locked: &Locked, patch: PatchRef, obj: ObjRef) -> Result {
             module_name,
             err.to_errno()
         );
-        obj.post_unpatch_callback();
+        obj.post_unpatch_callback(locked);
         return Err(err);
     }
     if transition_patch(locked) != Some(patch) {
-        obj.post_patch_callback();
+        obj.post_patch_callback(locked);
     }
     Ok(())
 }
 
 /// `klp_module_going()`: takes the patches off a module being unloaded (or
 /// whose load failed after `klp_module_coming()`).
-///
-/// # Safety
-///
-/// Called by the module loader with the module going or coming.
-#[export]
-pub(crate) unsafe extern "C" fn klp_module_going(module: *mut bindings::module) {
-    // SAFETY: the loader keeps the module alive during the call.
-    let Some(module) = (unsafe { ModRef::from_raw(module) }) else {
-        return;
-    };
+pub(crate) fn module_going(module: ModRef) {
     let state = module.state();
     if crate::warn_on_once!(state != ModuleState::Going && state != ModuleState::Coming) {
         return;

@@ -12,16 +12,15 @@
 //! so a bad section is refused whole.
 
 use kernel::bindings::{self, Elf64_Rela, Elf64_Shdr, Elf64_Sym};
-use kernel::error::from_result;
-use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::ffi::c_char;
 use kernel::prelude::*;
 use kernel::str::{CStr, CStrExt};
 
 use crate::arch::reloc as arch_reloc;
-use crate::cview::{ObjRef, PatchRef};
 use crate::kallsyms;
 use crate::klp_names;
-use crate::modules::{self, KlpInfo, ModRef};
+use crate::modules::{KlpInfo, ModRef};
+use crate::structs::{Object, Patch};
 
 const SHF_RELA_LIVEPATCH: u64 = bindings::SHF_RELA_LIVEPATCH as u64;
 const SHN_LIVEPATCH: u16 = bindings::SHN_LIVEPATCH as u16;
@@ -46,7 +45,7 @@ const SHN_LIVEPATCH: u16 = bindings::SHN_LIVEPATCH as u16;
 ///   (the loader keeps a livepatch module's whole table);
 /// - the data stays valid and, but for the symbol values the core writes,
 ///   unchanged while the value lives.
-struct Elf<'a> {
+pub(crate) struct Elf<'a> {
     module: ModRef,
     sections: &'a [Elf64_Shdr],
     shstrtab: *const c_char,
@@ -72,7 +71,7 @@ impl<'a> Elf<'a> {
     /// # Safety
     ///
     /// The arguments satisfy the type invariants for `'a`.
-    unsafe fn new(
+    pub(crate) unsafe fn new(
         module: ModRef,
         sections: &'a [Elf64_Shdr],
         shstrtab: *const c_char,
@@ -306,7 +305,12 @@ fn c_string<'a>(buf: &'a mut [u8], bytes: &[u8]) -> Result<&'a CStr> {
 
 /// Applies or clears section `secndx` if it is for `object` (`None`:
 /// vmlinux), as `klp_write_section_relocs()`.
-fn write_section(elf: &Elf<'_>, secndx: usize, object: Option<&CStr>, apply: bool) -> Result {
+pub(crate) fn write_section(
+    elf: &Elf<'_>,
+    secndx: usize,
+    object: Option<&CStr>,
+    apply: bool,
+) -> Result {
     // Another object's sections are none of this call's business, whatever
     // their headers say (as upstream).
     let name = elf.section_name(elf.section(secndx)?);
@@ -344,46 +348,6 @@ fn write_section(elf: &Elf<'_>, secndx: usize, object: Option<&CStr>, apply: boo
     }
 }
 
-/// `klp_apply_section_relocs()`: the module loader's entry, for the
-/// vmlinux sections of a livepatch module it is loading.
-///
-/// # Safety
-///
-/// Called by the module loader with the ELF data of `pmod` it validated, in
-/// its relocation pass; `objname` is NULL (vmlinux) or a module name.
-#[export]
-pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
-    pmod: *mut bindings::module,
-    sechdrs: *mut Elf64_Shdr,
-    shstrtab: *const c_char,
-    strtab: *const c_char,
-    symndx: c_uint,
-    secndx: c_uint,
-    objname: *const c_char,
-) -> c_int {
-    // SAFETY: the loader keeps the module alive during the call.
-    let Some(module) = (unsafe { ModRef::from_raw(pmod) }) else {
-        return EINVAL.to_errno();
-    };
-    let (secndx, symndx) = (secndx as usize, symndx as usize);
-    // SAFETY: the loader calls us only for a section below `e_shnum`.
-    let target = unsafe { (*sechdrs.add(secndx)).sh_info } as usize;
-    // The loader does not pass `e_shnum`, but it vouches for these three
-    // indices (it skips a section whose target is not below `e_shnum`), so
-    // the table has at least this many headers.
-    let known = secndx.max(symndx).max(target) + 1;
-    // SAFETY: `sechdrs` holds at least `known` headers, as just argued,
-    // which the loader does not change while it relocates.
-    let sections = unsafe { core::slice::from_raw_parts(sechdrs, known) };
-    // SAFETY: the loader is relocating the module: its section names, string
-    // table and symbol table are those it checked, and every section it
-    // loaded is at its `sh_addr` (the invariants while loading).
-    let elf = unsafe { Elf::new(module, sections, shstrtab, strtab, symndx, false) };
-    // SAFETY: NULL or a NUL-terminated module name (caller's contract).
-    let object = (!objname.is_null()).then(|| unsafe { CStr::from_char_ptr(objname) });
-    from_result(|| write_section(&elf, secndx, object, true).map(|()| 0))
-}
-
 fn elf_of(info: &KlpInfo, module: ModRef) -> Elf<'_> {
     // SAFETY: `klp_info` keeps the checked section headers and names of the
     // loaded livepatch module `module`, whose core kallsyms hold the full
@@ -415,7 +379,7 @@ fn klp_sections(info: &KlpInfo) -> impl Iterator<Item = usize> + '_ {
 /// apply: a malformed name, or an object the patch does not patch (upstream
 /// silently ignores those; the code they were meant for would run with
 /// zeros in place of addresses).
-pub(crate) fn check_sections(patch: PatchRef) -> Result {
+pub(crate) fn check_sections(patch: &Patch) -> Result {
     let module = patch.module();
     let Some(info) = module.klp_info() else {
         return Ok(());
@@ -461,7 +425,7 @@ pub(crate) fn check_sections(patch: PatchRef) -> Result {
 
 /// Applies the relocations of the patch's module for module object `obj`,
 /// now loaded. On an error, the sections already written are cleared again.
-pub(crate) fn apply_object_relocs(patch: PatchRef, obj: ObjRef) -> Result {
+pub(crate) fn apply_object_relocs(patch: &Patch, obj: &Object) -> Result {
     let module = patch.module();
     let Some(info) = module.klp_info() else {
         return Ok(());
@@ -481,7 +445,7 @@ pub(crate) fn apply_object_relocs(patch: PatchRef, obj: ObjRef) -> Result {
 
 /// Clears what [`apply_object_relocs`] wrote, when `obj`'s module goes, so
 /// that it can be written again if the module comes back.
-pub(crate) fn clear_object_relocs(patch: PatchRef, obj: ObjRef) {
+pub(crate) fn clear_object_relocs(patch: &Patch, obj: &Object) {
     let module = patch.module();
     let Some(info) = module.klp_info() else {
         return;
@@ -490,36 +454,4 @@ pub(crate) fn clear_object_relocs(patch: PatchRef, obj: ObjRef) {
     for index in klp_sections(&info) {
         let _ = write_section(&elf, index, obj.name(), false);
     }
-}
-
-/// `klp_find_section_by_name()`: where a livepatch module's section was
-/// loaded, and its size.
-///
-/// # Safety
-///
-/// `module` is a live livepatch module (its `klp_info` is set), `name` a
-/// NUL-terminated string and `sec_size` valid for writes.
-#[export]
-pub(crate) unsafe extern "C" fn klp_find_section_by_name(
-    module: *const bindings::module,
-    name: *const c_char,
-    sec_size: *mut usize,
-) -> *mut c_void {
-    // SAFETY: (caller's contract); only read.
-    let module = unsafe { ModRef::from_raw(module.cast_mut()) };
-    // SAFETY: (caller's contract).
-    let name = unsafe { CStr::from_char_ptr(name) };
-    let found = module
-        .and_then(|module| module.klp_info())
-        .and_then(|info| {
-            info.sections()
-                .iter()
-                .skip(1)
-                .find(|shdr| info.section_name(shdr) == name)
-                .map(|shdr| (modules::section_address(shdr), shdr.sh_size as usize))
-        });
-    let (addr, size) = found.unwrap_or((core::ptr::null_mut(), 0));
-    // SAFETY: (caller's contract).
-    unsafe { *sec_size = size };
-    addr
 }

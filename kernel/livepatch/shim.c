@@ -18,8 +18,7 @@
  *   livepatch initcall ran or after it failed, and Rust can only initialise
  *   a kernel mutex (with its lockdep class) at run time.
  *
- * The functions behind the exports are Rust (registry.rs, reloc.rs,
- * shadow.rs, state.rs).
+ * The functions behind the exports are Rust (exports.rs).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

@@ -63,18 +63,138 @@ pub(crate) fn assert_preemption_disabled() {
     };
 }
 
-/// This CPU's stack trace buffer.
+/// Preemption disabled (`preempt_disable_notrace()`) until dropped: the
+/// proof the per-CPU stack buffer asks for.
+pub(crate) struct PreemptDisabled(core::marker::PhantomData<*mut ()>);
+
+impl PreemptDisabled {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        // SAFETY: always allowed; paired with the enable in `drop`.
+        unsafe { kernel::bindings::preempt_disable_notrace() };
+        PreemptDisabled(core::marker::PhantomData)
+    }
+
+    /// This CPU's stack trace buffer, for as long as preemption stays off.
+    pub(crate) fn stack_entries(&mut self) -> &mut [c_ulong] {
+        let mut len = 0;
+        // SAFETY: `len` is valid for writes.
+        let entries = unsafe { klp_rs_stack_entries(&mut len) };
+        // SAFETY: this CPU's buffer of `len` entries: with preemption off
+        // (for the borrow of `self`) no other task uses it on this CPU, and
+        // interrupts never do; the transition's stack checks, its only
+        // users, do not nest, and each holds its own `PreemptDisabled`.
+        unsafe { core::slice::from_raw_parts_mut(entries, len as usize) }
+    }
+}
+
+impl Drop for PreemptDisabled {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: paired with the disable in `new`.
+        unsafe { kernel::bindings::preempt_enable_notrace() };
+    }
+}
+
+/// `round_jiffies_relative()`: `delay` rounded so that timers of many
+/// CPUs fire together.
+pub(crate) fn round_jiffies_relative(delay: c_ulong) -> c_ulong {
+    // SAFETY: a pure computation on jiffies.
+    unsafe { kernel::bindings::round_jiffies_relative(delay) }
+}
+
+/// A shadow variable's constructor, as a livepatch module hands it in
+/// (`klp_shadow_ctor_t`), with its `ctor_data`.
 ///
-/// # Safety
+/// # Invariants
 ///
-/// Preemption is disabled for as long as the buffer is used, and nothing
-/// else on this CPU uses it meanwhile (the transition's stack checks run
-/// one at a time per CPU, never from interrupts).
-pub(crate) unsafe fn stack_entries<'a>() -> &'a mut [c_ulong] {
-    let mut len = 0;
-    // SAFETY: `len` is valid for writes.
-    let entries = unsafe { klp_rs_stack_entries(&mut len) };
-    // SAFETY: this CPU's buffer of `len` entries, ours alone while
-    // preemption is disabled (the function's contract).
-    unsafe { core::slice::from_raw_parts_mut(entries, len as usize) }
+/// `f`, if set, is safe to call with an object, the zeroed data of a new
+/// variable of it, and `data`.
+#[derive(Clone, Copy)]
+pub(crate) struct ShadowCtor {
+    f: kernel::bindings::klp_shadow_ctor_t,
+    data: *mut c_void,
+}
+
+impl ShadowCtor {
+    /// # Safety
+    ///
+    /// `f`, if set, is safe to call so (the constructor contract of
+    /// `livepatch.h`, which the caller of `klp_shadow_alloc()` accepted).
+    pub(crate) unsafe fn new(f: kernel::bindings::klp_shadow_ctor_t, data: *mut c_void) -> Self {
+        ShadowCtor { f, data }
+    }
+
+    /// Runs the constructor on the new variable `new_data` of `obj`; 0
+    /// without one.
+    pub(crate) fn call(&self, obj: *mut c_void, new_data: *mut c_void) -> c_int {
+        match self.f {
+            // SAFETY: (type invariant).
+            Some(f) => unsafe { f(obj, new_data, self.data) },
+            None => 0,
+        }
+    }
+}
+
+/// A shadow variable's destructor, as a livepatch module hands it in
+/// (`klp_shadow_dtor_t`).
+///
+/// # Invariants
+///
+/// Safe to call with the object and the data of a variable being freed.
+#[derive(Clone, Copy)]
+pub(crate) struct ShadowDtor(kernel::bindings::klp_shadow_dtor_t);
+
+impl ShadowDtor {
+    /// # Safety
+    ///
+    /// `f`, if set, is safe to call so (the destructor contract of
+    /// `livepatch.h`, which the caller of `klp_shadow_free()` accepted).
+    pub(crate) unsafe fn new(f: kernel::bindings::klp_shadow_dtor_t) -> Self {
+        ShadowDtor(f)
+    }
+
+    /// Runs the destructor, if any, on `data`, the data of `obj`'s variable
+    /// being freed.
+    pub(crate) fn call(&self, obj: *mut c_void, data: *mut c_void) {
+        if let Some(f) = self.0 {
+            // SAFETY: (type invariant).
+            unsafe { f(obj, data) }
+        }
+    }
+}
+
+/// Logs a failed shadow constructor with the pointer hashed as C's `%p` does
+/// (Rust's `{:p}` would print the raw kernel address).
+pub(crate) fn log_shadow_ctor_failure(obj: *mut c_void, id: c_ulong, err: c_int) {
+    // SAFETY: a NUL-terminated format whose conversions match the arguments:
+    // %p a pointer (only printed, never dereferenced), %lx an unsigned long,
+    // %d an int.
+    unsafe {
+        kernel::bindings::_printk(
+            c"\x013livepatch: Failed to construct shadow variable <%p, %lx> (%d)\n".as_char_ptr(),
+            obj,
+            id,
+            err,
+        )
+    };
+}
+
+/// `WARN(1, "Duplicate shadow variable <%p, %lx>\n", obj, id)` as upstream:
+/// the message inside the cut-here block, the pointer hashed.
+pub(crate) fn warn_shadow_duplicate(obj: *mut c_void, id: c_ulong) {
+    // SAFETY: a NUL-terminated format whose conversions match the arguments:
+    // %p a pointer (only printed), %lx an unsigned long.
+    unsafe {
+        kernel::bindings::__warn_printk(
+            c"Duplicate shadow variable <%p, %lx>\n".as_char_ptr(),
+            obj,
+            id,
+        )
+    };
+    kernel::warn_flags!(
+        file!(),
+        kernel::bindings::BUGFLAG_NO_CUT_HERE
+            | kernel::bug::bugflag_taint(kernel::bindings::TAINT_WARN)
+    );
 }

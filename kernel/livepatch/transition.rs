@@ -15,10 +15,9 @@
 //! fallback for tasks stuck on a patched function (and for tasks that exit
 //! while pending, which leave the count high).
 
-use core::ptr::null_mut;
 use core::sync::atomic::{
-    fence, AtomicBool, AtomicI32, AtomicIsize, AtomicPtr, AtomicU32, Ordering::AcqRel,
-    Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    fence, AtomicBool, AtomicI32, AtomicIsize, AtomicU32, Ordering::AcqRel, Ordering::Relaxed,
+    Ordering::Release,
 };
 
 use kernel::bindings;
@@ -29,15 +28,16 @@ use kernel::livepatch::TransitionWriter;
 use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::sync::barrier::{smp_mb, Read};
+use kernel::sync::rcu;
 use kernel::sync::{Arc, SetOnce};
-use kernel::task::Task;
-use kernel::tasklist::{self, TasklistReadGuard};
+use kernel::task::{CurrentTask, Task};
+use kernel::tasklist::{self, StableTask, TasklistReadGuard};
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
-use crate::cview::PatchRef;
 use crate::lock::{self, Locked};
 use crate::patch;
 use crate::shim::{self, Debug};
+use crate::structs::{installed_patches, Patch, PatchSlot};
 
 pub(crate) use kernel::livepatch::patch_state::{IDLE, PATCHED, UNPATCHED};
 
@@ -76,7 +76,7 @@ const SIGNALS_TIMEOUT: u32 = 15;
 /// Written under `klp_mutex`; the switch points and the `transition` file
 /// read it without.
 #[export_name = "klp_transition_patch"]
-static TRANSITION_PATCH: AtomicPtr<bindings::klp_patch> = AtomicPtr::new(null_mut());
+static TRANSITION_PATCH: PatchSlot = PatchSlot::new();
 
 /// The state tasks switch to (`klp_target_state`).
 static TARGET: AtomicI32 = AtomicI32::new(IDLE);
@@ -109,34 +109,18 @@ static BIAS: AtomicBool = AtomicBool::new(false);
 
 /// The patch in transition, for a holder of `klp_mutex` (which the guard
 /// proves): set and cleared only under it.
-pub(crate) fn transition_patch(_locked: &Locked) -> Option<PatchRef> {
-    // SAFETY: we hold `klp_mutex`.
-    unsafe { transition_patch_unlocked() }
+pub(crate) fn transition_patch(locked: &Locked) -> Option<&Patch> {
+    TRANSITION_PATCH.get(locked)
 }
 
 /// Whether `patch` is the one in transition. Only compares addresses, so
 /// it needs no lock (the `transition` file asks).
-pub(crate) fn is_transition_patch(patch: PatchRef) -> bool {
-    TRANSITION_PATCH.load(Relaxed) == patch.as_ptr()
-}
-
-/// The patch in transition, without the lock.
-///
-/// # Safety
-///
-/// The caller holds `klp_mutex`, or acts for a task that it saw with
-/// `TIF_PATCH_PENDING` set and runs with preemption disabled meanwhile:
-/// the transition (and its patch) ends only after a flag is cleared and
-/// `sync_all_cpus()` has waited for every preemption-disabled section.
-pub(crate) unsafe fn transition_patch_unlocked() -> Option<PatchRef> {
-    // SAFETY: only set to a registered patch, under `klp_mutex`, and cleared
-    // before that patch can go; the caller's contract keeps it from going
-    // while the result is used.
-    unsafe { PatchRef::from_raw(TRANSITION_PATCH.load(Relaxed)) }
+pub(crate) fn is_transition_patch(patch: &Patch) -> bool {
+    TRANSITION_PATCH.holds(patch)
 }
 
 /// One of upstream's transition debug lines.
-fn debug(what: Debug, patch: PatchRef, target: i32) {
+fn debug(what: Debug, patch: &Patch, target: i32) {
     shim::debug_transition(what, patch.name(), target);
 }
 
@@ -207,23 +191,13 @@ impl WorkItem<2> for Completer {
     }
 }
 
-/// The work items, made at init and kept forever (one leaked reference).
-static COMPLETER: AtomicPtr<Completer> = AtomicPtr::new(null_mut());
+/// Set by [`init`]; until then no transition can start.
+static COMPLETER: SetOnce<Arc<Completer>> = SetOnce::new();
 
 fn completer() -> Option<Arc<Completer>> {
-    let ptr = COMPLETER.load(Acquire);
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: `ptr` came from `Arc::into_raw` in `init` and that reference
-    // is never dropped, so the object lives; the borrow is turned into a
-    // new reference at once.
-    Some(unsafe { kernel::sync::ArcBorrow::from_raw(ptr) }.into())
+    COMPLETER.as_ref().cloned()
 }
 
-/// Queues a pass right away. A one-jiffy delay only arms a timer, so this is
-/// safe from the scheduler and with interrupts off; waking a worker from
-/// `__schedule()` directly is not.
 fn kick() {
     kick_after(1);
 }
@@ -244,18 +218,15 @@ static QUICK_RETRIES_USED: AtomicU32 = AtomicU32::new(0);
 /// Queues the periodic pass (upstream's once a second), unless queued.
 fn retry_later() {
     if let Some(c) = completer() {
-        // SAFETY: a pure computation on jiffies.
-        let delay = unsafe { bindings::round_jiffies_relative(bindings::HZ as c_ulong) };
+        let delay = shim::round_jiffies_relative(bindings::HZ as c_ulong);
         RETRY_GENERATION.store(GENERATION.load(Relaxed), Relaxed);
         let _ = percpu_queue().enqueue_delayed::<_, 1>(c, delay);
     }
 }
 
-/// `system_percpu_wq`, where upstream's `schedule_delayed_work()` queues;
-/// the kernel crate's `system()` is `system_wq`, deprecated in 7.3.
+/// `system_percpu_wq`, where upstream's `schedule_delayed_work()` queues.
 fn percpu_queue() -> &'static workqueue::Queue {
-    // SAFETY: `system_percpu_wq` is a C global, set up before initcalls.
-    unsafe { workqueue::Queue::from_raw(bindings::system_percpu_wq) }
+    workqueue::system_percpu()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -284,12 +255,12 @@ fn run_pass(kind: Pass) {
 
 /// Who finishes a transition that a work item found every task switched
 /// for (the registry: [`init`] is told, rather than this layer calling up).
-static ON_SWITCHED: SetOnce<fn(&Locked, PatchRef)> = SetOnce::new();
+static ON_SWITCHED: SetOnce<fn(&Locked, &Patch)> = SetOnce::new();
 
 /// Sets up the work items; called once from the livepatch initcall.
 /// `on_switched` finishes a transition every task has switched for, as the
 /// callers of [`try_complete_transition`] do with what it returns.
-pub(crate) fn init(on_switched: fn(&Locked, PatchRef)) -> Result {
+pub(crate) fn init(on_switched: fn(&Locked, &Patch)) -> Result {
     ON_SWITCHED.populate(on_switched);
     let c = Arc::pin_init(
         pin_init!(Completer {
@@ -298,39 +269,24 @@ pub(crate) fn init(on_switched: fn(&Locked, PatchRef)) -> Result {
         }),
         GFP_KERNEL,
     )?;
-    COMPLETER.store(Arc::into_raw(c).cast_mut(), Release);
+    COMPLETER.populate(c);
     Ok(())
 }
 
-/// Whether `task` runs any of the functions the transition replaces for it:
-/// `Err(EINVAL)` for a stack that cannot be trusted, `Err(EADDRINUSE)` with
-/// the function's name when it is busy.
-///
-/// # Safety
-///
-/// Preemption is disabled: the check uses this CPU's buffer, and the
-/// previous versions of the functions it looks up stay allocated. `task` is
-/// current or cannot run meanwhile.
-unsafe fn check_stack(
-    task: &Task,
-    patch: PatchRef,
+/// Where the stack check finds the task: `Err` with `-EADDRINUSE` and the
+/// function's name when it is on an affected function.
+fn check_trace<'p>(
+    trace: &[usize],
+    patch: &'p Patch,
     target: i32,
-) -> core::result::Result<(), (Error, Option<&'static CStr>)> {
-    shim::assert_preemption_disabled();
-    // SAFETY: preemption is disabled (our contract; every caller runs so:
-    // under tasklist_lock, in task_call_func or in `__schedule`), and stack
-    // checks do not nest on a CPU.
-    let entries = unsafe { shim::stack_entries() };
-    // SAFETY: `task` is current or cannot run (our contract).
-    let trace = unsafe { task.stack_trace_reliable(entries) }.map_err(|err| (err, None))?;
+) -> core::result::Result<(), (Error, Option<&'p CStr>)> {
+    let rcu = rcu::Guard::new();
     for obj in patch.objects().filter(|obj| obj.patched()) {
         for func in obj.funcs() {
             let (addr, size) = if target == UNPATCHED {
                 (func.new_func(), func.new_size())
             } else {
-                // SAFETY: preemption is disabled (our contract); `func` is
-                // of the patch in transition.
-                unsafe { patch::previous_code(func) }
+                patch::previous_code(&rcu, func)
             };
             if trace.iter().any(|&ip| (addr..addr + size).contains(&ip)) {
                 return Err((EADDRINUSE, Some(func.old_name())));
@@ -340,29 +296,44 @@ unsafe fn check_stack(
     Ok(())
 }
 
+/// A task whose stack can be checked: the current one, or one whose
+/// scheduling state is locked.
+#[derive(Clone, Copy)]
+enum Checked<'a> {
+    Current(&'a CurrentTask),
+    Stable(&'a StableTask),
+}
+
+impl Checked<'_> {
+    fn task(&self) -> &Task {
+        match self {
+            Checked::Current(task) => task,
+            Checked::Stable(task) => task,
+        }
+    }
+}
+
 /// `klp_check_and_switch_task()`. On `-EADDRINUSE`, `busy` names the
 /// function found on the stack.
-///
-/// # Safety
-///
-/// Preemption is disabled, and `task` is current or cannot start running
-/// (it may be running elsewhere: that is reported as `-EBUSY`), as in
-/// `task_call_func()`'s callback.
-unsafe fn check_and_switch(
-    task: &Task,
-    patch: PatchRef,
+fn check_and_switch<'p>(
+    task: Checked<'_>,
+    patch: &'p Patch,
     zero: &mut bool,
-    busy: &mut Option<&'static CStr>,
+    busy: &mut Option<&'p CStr>,
 ) -> c_int {
-    if task.is_on_cpu() && task != &**kernel::current!() {
-        return EBUSY.to_errno();
-    }
     let target = TARGET.load(Relaxed);
-    // SAFETY: preemption is disabled (our contract), and the task is current
-    // or, not running now, cannot start (our contract).
-    match unsafe { check_stack(task, patch, target) } {
+    let mut no_preempt = shim::PreemptDisabled::new();
+    let entries = no_preempt.stack_entries();
+    let trace = match task {
+        Checked::Current(task) => task.stack_trace_reliable(entries),
+        Checked::Stable(task) => task.stack_trace_reliable(entries),
+    };
+    let checked = trace
+        .map_err(|err| (err, None))
+        .and_then(|trace| check_trace(trace, patch, target));
+    match checked {
         Ok(()) => {
-            *zero |= switch_task(task, target);
+            *zero |= switch_task(task.task(), target);
             0
         }
         Err((err, name)) => {
@@ -375,11 +346,7 @@ unsafe fn check_and_switch(
 /// Tries to switch one task: 0 when it is in the target state now, else
 /// why not (`-EBUSY` running, `-EADDRINUSE` on an affected function,
 /// `-EINVAL` unreliable stack or no stack checking).
-///
-/// # Safety
-///
-/// If `task` is current, preemption is disabled.
-unsafe fn try_switch_task(task: &Task, patch: PatchRef, zero: &mut bool) -> c_int {
+fn try_switch_task(task: &Task, patch: &Patch, zero: &mut bool) -> c_int {
     if task.klp_patch_state() == TARGET.load(Relaxed) {
         return 0;
     }
@@ -388,13 +355,11 @@ unsafe fn try_switch_task(task: &Task, patch: PatchRef, zero: &mut bool) -> c_in
         return EINVAL.to_errno();
     }
     let mut busy = None;
-    let ret = if task == &**kernel::current!() {
-        // SAFETY: preemption is disabled for current (our contract).
-        unsafe { check_and_switch(task, patch, zero, &mut busy) }
+    let current = kernel::current!();
+    let ret = if task == &**current {
+        check_and_switch(Checked::Current(current), patch, zero, &mut busy)
     } else {
-        // SAFETY: `call_func` runs the closure under the task's locks, with
-        // interrupts and so preemption disabled.
-        task.call_func(|task| unsafe { check_and_switch(task, patch, zero, &mut busy) })
+        task.call_func(|task| check_and_switch(Checked::Stable(task), patch, zero, &mut busy))
     };
     if ret != 0 {
         shim::debug_try_switch(task, ret, busy);
@@ -421,7 +386,7 @@ pub(crate) fn signal_stragglers() {
 /// switched, for the caller to finish the transition (see [`complete`]);
 /// `None` while some still have to. A transition is running.
 #[must_use]
-fn try_complete(locked: &Locked, kind: Pass) -> Option<PatchRef> {
+fn try_complete(locked: &Locked, kind: Pass) -> Option<&Patch> {
     let patch = transition_patch(locked)?;
     let target = TARGET.load(Relaxed);
     crate::warn_on_once!(target == IDLE);
@@ -435,10 +400,7 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<PatchRef> {
     // matter: those wait for the periodic pass.
     let mut quick = true;
     TasklistReadGuard::lock().for_each_thread(|task| {
-        // SAFETY: the walk holds `tasklist_lock` for reading, which
-        // disables preemption (not so on PREEMPT_RT, which this core does
-        // not support, as upstream's per-CPU trace buffer does not).
-        let ret = unsafe { try_switch_task(task, patch, &mut zero) };
+        let ret = try_switch_task(task, patch, &mut zero);
         if ret != 0 {
             complete = false;
             quick &= ret == EBUSY.to_errno() || task.is_exiting();
@@ -451,8 +413,7 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<PatchRef> {
                 continue;
             };
             if cpus::is_online(cpu) {
-                // SAFETY: an idle task is never the pass's current task.
-                if unsafe { try_switch_task(idle, patch, &mut zero) } != 0 {
+                if try_switch_task(idle, patch, &mut zero) != 0 {
                     complete = false;
                     // Its idle loop switches it: make it go around.
                     tasklist::wake_up_if_idle(cpu);
@@ -498,7 +459,7 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<PatchRef> {
 /// "completing" debug line and before anything else, as upstream's
 /// `klp_complete_transition()` unpatches a cumulative patch's predecessors
 /// and discards its nops there; it gets the target state.
-pub(crate) fn complete(locked: &Locked, patch: PatchRef, first: impl FnOnce(i32)) {
+pub(crate) fn complete(locked: &Locked, patch: &Patch, first: impl FnOnce(i32)) {
     let target = TARGET.load(Relaxed);
     debug(Debug::Complete, patch, target);
     first(target);
@@ -511,7 +472,7 @@ pub(crate) fn complete(locked: &Locked, patch: PatchRef, first: impl FnOnce(i32)
         sync_all_cpus();
     }
     for func in patch.funcs() {
-        func.set_transition(false);
+        func.set_transition(locked, false);
     }
     // A handler still seeing `transition` must not meet an idle task state.
     if target == PATCHED {
@@ -525,22 +486,22 @@ pub(crate) fn complete(locked: &Locked, patch: PatchRef, first: impl FnOnce(i32)
 
     for obj in patch.objects().filter(|obj| obj.is_loaded()) {
         if target == PATCHED {
-            obj.post_patch_callback();
+            obj.post_patch_callback(locked);
         } else {
-            obj.post_unpatch_callback();
+            obj.post_unpatch_callback(locked);
         }
     }
     pr_notice!("'{}': {} complete\n", patch.name(), direction(target));
     TARGET.store(IDLE, Relaxed);
-    TRANSITION_PATCH.store(null_mut(), Relaxed);
+    TRANSITION_PATCH.set(locked, None);
 }
 
 /// Prepares a transition of the installed `patch` to `state`: every task
 /// starts in the opposite state, and every function of the patch is marked
 /// in transition.
-pub(crate) fn init_transition(_locked: &Locked, patch: PatchRef, state: c_int) {
+pub(crate) fn init_transition(locked: &Locked, patch: &Patch, state: c_int) {
     crate::warn_on_once!(TARGET.load(Relaxed) != IDLE);
-    TRANSITION_PATCH.store(patch.as_ptr(), Relaxed);
+    TRANSITION_PATCH.set(locked, Some(patch));
     // No effect until tasks get TIF_PATCH_PENDING.
     TARGET.store(state, Relaxed);
     debug(Debug::Init, patch, state);
@@ -559,7 +520,7 @@ pub(crate) fn init_transition(_locked: &Locked, patch: PatchRef, state: c_int) {
     // When patching, the functions become visible to the handler only when
     // `klp_patch_object()` pushes them; when unpatching, they already are.
     for func in patch.funcs() {
-        func.set_transition(true);
+        func.set_transition(locked, true);
     }
 }
 
@@ -576,24 +537,13 @@ pub(crate) fn cancel_transition(locked: &Locked) {
     complete(locked, patch, |_| {});
 }
 
-/// Switches `task` if it is pending. Called for `current` on the way back
-/// to user space and in the idle loop, and for every task by `force`.
-///
-/// # Safety
-///
-/// `task` is alive, and is current or cannot run (or the caller accepts
-/// the risk, as `force` does).
-#[export]
-pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task_struct) {
-    if task.is_null() {
-        return;
-    }
-    // SAFETY: alive (caller's contract).
-    let task = unsafe { Task::from_raw(task) };
+/// Switches `task` if it is pending (`klp_update_patch_state()`). Called
+/// for `current` on the way back to user space and in the idle loop, and
+/// for every task by `force`, which knowingly breaks the consistency model.
+pub(crate) fn update_patch_state(task: &Task) {
     // The handler may run where RCU does not watch; the transition's
     // `sync_all_cpus()` waits for this preemption-disabled section instead.
-    // SAFETY: paired below.
-    unsafe { bindings::preempt_disable_notrace() };
+    let _no_preempt = shim::PreemptDisabled::new();
     // The test-and-clear is a full barrier: it orders the flag read before
     // the target read, and before later reads of `func->transition`.
     if WRITER.test_and_clear_patch_pending(task) {
@@ -602,8 +552,6 @@ pub(crate) unsafe extern "C" fn klp_update_patch_state(task: *mut bindings::task
             kick();
         }
     }
-    // SAFETY: paired with the disable above.
-    unsafe { bindings::preempt_enable_notrace() };
 }
 
 /// Flags every task not yet in the target state and lets the switch points
@@ -637,7 +585,7 @@ pub(crate) fn start_transition(locked: &Locked) {
 /// One pass: switch whatever can be switched, and report whether all are; with
 /// a transition started.
 #[must_use]
-pub(crate) fn try_complete_transition(locked: &Locked) -> Option<PatchRef> {
+pub(crate) fn try_complete_transition(locked: &Locked) -> Option<&Patch> {
     try_complete(locked, Pass::Periodic)
 }
 
@@ -655,7 +603,7 @@ pub(crate) fn reverse_transition(locked: &Locked) {
     });
     sync_all_cpus();
 
-    patch.set_enabled(!patch.enabled());
+    patch.set_enabled(locked, !patch.enabled());
     TARGET.store(
         if target == PATCHED {
             UNPATCHED
@@ -672,19 +620,9 @@ pub(crate) fn reverse_transition(locked: &Locked) {
     kick();
 }
 
-/// Gives the child of a fork its parent's state, pending flag included.
-///
-/// # Safety
-///
-/// `child` is the task being created by `current`, under `tasklist_lock`
-/// held for writing.
-#[export]
-pub(crate) unsafe extern "C" fn klp_copy_process(child: *mut bindings::task_struct) {
-    if child.is_null() {
-        return;
-    }
-    // SAFETY: alive (caller's contract).
-    let child = unsafe { Task::from_raw(child) };
+/// Gives the child of a fork its parent's state, pending flag included
+/// (`klp_copy_process()`); called under `tasklist_lock` held for writing.
+pub(crate) fn copy_process(child: &Task) {
     let parent = kernel::current!();
     // The child's flags are a copy of the parent's from earlier in the fork,
     // never counted, and maybe stale: the parent can have switched since.
@@ -703,31 +641,24 @@ pub(crate) unsafe extern "C" fn klp_copy_process(child: *mut bindings::task_stru
 /// accepts that this may break the consistency model. A transition runs.
 pub(crate) fn force_transition(locked: &Locked) {
     pr_warn!("forcing remaining tasks to the patched state\n");
-    for_each_task(|task| {
-        // SAFETY: alive while listed; the model is knowingly broken here.
-        unsafe { klp_update_patch_state(task.as_ptr()) }
-    });
+    for_each_task(update_patch_state);
 
     let Some(patch) = transition_patch(locked) else {
         return;
     };
     // Patches whose code may still run must never be freed.
     if TARGET.load(Relaxed) == UNPATCHED {
-        patch.set_forced();
+        patch.set_forced(locked);
     } else if patch.replace() {
-        for other in lock::patches(locked).filter(|&other| other != patch) {
-            other.set_forced();
+        for other in installed_patches(locked).filter(|&other| other != patch) {
+            other.set_forced(locked);
         }
     }
 }
 
-/// The scheduler's switch point for tasks sleeping in `schedule()`.
-///
-/// # Safety
-///
-/// Called by `__schedule()` with preemption disabled.
-#[export]
-pub(crate) unsafe extern "C" fn __klp_sched_try_switch() {
+/// The scheduler's switch point for tasks sleeping in `schedule()`
+/// (`__klp_sched_try_switch()`), called with preemption disabled.
+pub(crate) fn sched_switch_point() {
     shim::assert_preemption_disabled();
     let current = kernel::current!();
     if !current.klp_patch_pending() {
@@ -736,14 +667,15 @@ pub(crate) unsafe extern "C" fn __klp_sched_try_switch() {
     // The flag (a plain C load) before the target (written in the opposite
     // order, with a full barrier between).
     smp_mb(Read);
-    // SAFETY: current has `TIF_PATCH_PENDING` and runs with preemption
-    // disabled (caller's contract).
-    let Some(patch) = (unsafe { transition_patch_unlocked() }) else {
+    // SAFETY: a task with `TIF_PATCH_PENDING` pins the transition patch:
+    // the transition completes (and its patch may go) only once no task is
+    // pending, and this one cannot be switched meanwhile but by itself or
+    // by `force`, after which the patch and its module are never freed.
+    let Some(patch) = (unsafe { TRANSITION_PATCH.get_unlocked() }) else {
         return;
     };
     let mut zero = false;
-    // SAFETY: preemption is disabled (caller's contract).
-    let _ = unsafe { try_switch_task(current, patch, &mut zero) };
+    let _ = try_switch_task(current, patch, &mut zero);
     if zero {
         kick();
     }

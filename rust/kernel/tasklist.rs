@@ -183,41 +183,12 @@ impl Task {
         unsafe { bindings::set_notify_signal(self.as_ptr()) };
     }
 
-    /// The task's kernel stack, innermost frame first, into `buf`:
-    /// `stack_trace_save_tsk_reliable()`. `Err(EINVAL)` when the unwinder
-    /// cannot vouch for the whole trace, or the kernel has no reliable
-    /// unwinder.
-    ///
-    /// # Safety
-    ///
-    /// The task is the current one or cannot run meanwhile (as in
-    /// [`Task::call_func`]'s callback): its stack must not change under the
-    /// unwinder.
-    pub unsafe fn stack_trace_reliable<'b>(&self, buf: &'b mut [usize]) -> Result<&'b [usize]> {
-        #[cfg(all(CONFIG_STACKTRACE, CONFIG_HAVE_RELIABLE_STACKTRACE))]
-        {
-            let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-            // SAFETY: the task's stack is stable (the function's contract);
-            // the unwinder writes at most `len` entries into `buf`.
-            let nr = unsafe {
-                bindings::stack_trace_save_tsk_reliable(self.as_ptr(), buf.as_mut_ptr(), len)
-            };
-            let nr = usize::try_from(nr).map_err(|_| EINVAL)?;
-            Ok(&buf[..nr.min(buf.len())])
-        }
-        #[cfg(not(all(CONFIG_STACKTRACE, CONFIG_HAVE_RELIABLE_STACKTRACE)))]
-        {
-            let _ = buf;
-            Err(EINVAL)
-        }
-    }
-
     /// Runs `f` on the task while its scheduling state cannot change:
     /// `task_call_func()`. The task is then blocked, or running (on this CPU
     /// if it is the current task); `f` runs with the task's `pi_lock` and
     /// maybe its runqueue's lock held and interrupts off, so it must not
     /// sleep, nor wake, notify or `call_func` the same task (a deadlock).
-    pub fn call_func<T, F: FnOnce(&Task) -> T>(&self, f: F) -> T {
+    pub fn call_func<T, F: FnOnce(&StableTask) -> T>(&self, f: F) -> T {
         struct Call<F, T> {
             f: Option<F>,
             result: Option<T>,
@@ -227,15 +198,16 @@ impl Task {
         ///
         /// `arg` is the `Call` passed below, not otherwise borrowed; `task`
         /// is alive.
-        unsafe extern "C" fn trampoline<F: FnOnce(&Task) -> T, T>(
+        unsafe extern "C" fn trampoline<F: FnOnce(&StableTask) -> T, T>(
             task: *mut bindings::task_struct,
             arg: *mut c_void,
         ) -> c_int {
             // SAFETY: the function's contract.
             let call = unsafe { &mut *arg.cast::<Call<F, T>>() };
             if let Some(f) = call.f.take() {
-                // SAFETY: `task_call_func` passes the live task it was given.
-                call.result = Some(f(unsafe { Task::from_raw(task) }));
+                // SAFETY: `task_call_func` passes the live task it was given,
+                // with its scheduling state locked until we return.
+                call.result = Some(f(unsafe { StableTask::from_raw(task) }));
             }
             0
         }
@@ -256,6 +228,86 @@ impl Task {
         };
         // `task_call_func` calls the function exactly once, on every path.
         call.result.expect("task_call_func() did not call back")
+    }
+}
+
+/// Takes a reliable stack trace of `task` into `buf`.
+///
+/// # Safety
+///
+/// The task's stack cannot change or go away meanwhile.
+unsafe fn stack_trace_reliable<'b>(task: &Task, buf: &'b mut [usize]) -> Result<&'b [usize]> {
+    #[cfg(all(CONFIG_STACKTRACE, CONFIG_HAVE_RELIABLE_STACKTRACE))]
+    {
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        // SAFETY: the task's stack is stable (the function's contract); the
+        // unwinder writes at most `len` entries into `buf`.
+        let nr = unsafe {
+            bindings::stack_trace_save_tsk_reliable(task.as_ptr(), buf.as_mut_ptr(), len)
+        };
+        let nr = usize::try_from(nr).map_err(|_| EINVAL)?;
+        Ok(&buf[..nr.min(buf.len())])
+    }
+    #[cfg(not(all(CONFIG_STACKTRACE, CONFIG_HAVE_RELIABLE_STACKTRACE)))]
+    {
+        let _ = (task, buf);
+        Err(EINVAL)
+    }
+}
+
+/// A task whose scheduling state is locked: what [`Task::call_func`] hands
+/// its callback. It cannot start or stop running until the callback
+/// returns.
+///
+/// # Invariants
+///
+/// Only made inside `task_call_func()`'s callback, for its task, and not
+/// usable past it (a reference to it does not outlive the callback).
+#[repr(transparent)]
+pub struct StableTask(Task);
+
+impl StableTask {
+    /// # Safety
+    ///
+    /// `ptr` is the task `task_call_func()` passes its callback, and the
+    /// result is used only during that callback.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::task_struct) -> &'a StableTask {
+        // SAFETY: `StableTask` is a transparent `Task`, and the task is
+        // live (the function's contract).
+        unsafe { &*ptr.cast::<StableTask>() }
+    }
+
+    /// The task's kernel stack, innermost frame first, into `buf`:
+    /// `stack_trace_save_tsk_reliable()`. `Err(EBUSY)` while the task runs
+    /// on another CPU, `Err(EINVAL)` when the unwinder cannot vouch for the
+    /// whole trace or the kernel has no reliable unwinder.
+    pub fn stack_trace_reliable<'b>(&self, buf: &'b mut [usize]) -> Result<&'b [usize]> {
+        let current = Task::current_raw();
+        if self.is_on_cpu() && self.as_ptr() != current {
+            return Err(EBUSY);
+        }
+        // SAFETY: the task is current, or not running and unable to start
+        // while its scheduling state is locked (type invariant): its stack
+        // stays as it is, and allocated.
+        unsafe { stack_trace_reliable(&self.0, buf) }
+    }
+}
+
+impl core::ops::Deref for StableTask {
+    type Target = Task;
+
+    fn deref(&self) -> &Task {
+        &self.0
+    }
+}
+
+impl super::task::CurrentTask {
+    /// The current task's own kernel stack, as
+    /// [`StableTask::stack_trace_reliable`] takes it.
+    pub fn stack_trace_reliable<'b>(&self, buf: &'b mut [usize]) -> Result<&'b [usize]> {
+        // SAFETY: our own stack: it does not change under the unwinder, which
+        // we run.
+        unsafe { stack_trace_reliable(self, buf) }
     }
 }
 

@@ -204,7 +204,7 @@ impl KlpOps {
         })
     }
 
-    /// Whether `func` is the only function left on the stack.
+    /// Whether one function is left on the stack.
     pub(crate) fn is_singular(&self) -> bool {
         let head = self.stack.head();
         // SAFETY: an initialised head (invariant).

@@ -144,7 +144,9 @@ pub(crate) fn enable_patch(new: NewPatch<'_>) -> Result {
     if result.is_err() {
         free_patch_start(&locked, patch);
         drop(locked);
-        free_patch_finish(patch);
+        if free_patch_finish(patch) {
+            patch.put_module_on_enable_failure();
+        }
     }
     result
 }
@@ -347,20 +349,19 @@ fn free_patch_start(locked: &Locked, patch: &Patch) {
 /// The part done without the lock, since sysfs callbacks take it: remove
 /// the patch's directory, wait until no callback runs, and let its module
 /// go (`klp_free_patch_finish()`). Last to touch the patch.
-fn free_patch_finish(patch: &Patch) {
+/// Returns whether the patch's module reference goes too: a forced patch
+/// may still be in use on some stack, so its module stays.
+fn free_patch_finish(patch: &Patch) -> bool {
     patch.put_kobject_and_wait();
-    // A forced patch may still be in use on some stack: keep its module.
-    if !patch.forced() {
-        patch.put_module();
-    }
+    !patch.forced()
 }
 
 /// The patch's `free_work`: [`free_patch_finish`] outside the lock.
 struct FreePatchWork;
 
 impl FreeWork for FreePatchWork {
-    fn run(patch: &Patch) {
-        free_patch_finish(patch);
+    fn run(patch: &Patch) -> bool {
+        free_patch_finish(patch)
     }
 }
 

@@ -273,7 +273,10 @@ impl<'a> NewPatch<'a> {
 
 /// What a patch's free work does, given the patch.
 pub(crate) trait FreeWork {
-    fn run(patch: &Patch);
+    /// The last use of the patch; returns whether to give back the module
+    /// reference [`NewPatch::get_module`] took, which the trampoline does
+    /// once the patch (which may live in that module) is no longer borrowed.
+    fn run(patch: &Patch) -> bool;
 }
 
 /// The `free_work` of a patch set up by `init_early::<W>`.
@@ -281,12 +284,19 @@ pub(crate) trait FreeWork {
 /// # Safety
 ///
 /// Called by the workqueue with the `free_work` member of such a patch,
-/// which stays valid until `W::run` returns (it is the last user).
+/// which stays valid until its module reference is given back below.
 unsafe extern "C" fn free_work_trampoline<W: FreeWork>(work: *mut bindings::work_struct) {
     let offset = core::mem::offset_of!(bindings::klp_patch, free_work);
     // SAFETY: stepping back from the member gives its patch (caller's
-    // contract), set up by `init_early`.
-    W::run(unsafe { &*work.byte_sub(offset).cast::<Patch>() })
+    // contract), set up by `init_early`; it stays valid while its module
+    // does, which our reference keeps until the end.
+    let patch = unsafe { &*work.byte_sub(offset).cast::<Patch>() };
+    let module = patch.module();
+    if W::run(patch) {
+        // SAFETY: the reference `get_module` took for this patch, whose free
+        // work runs once; `patch` is not used any more.
+        unsafe { module.put() };
+    }
 }
 
 impl Patch {
@@ -486,12 +496,13 @@ impl Patch {
         }
     }
 
-    /// Gives back the reference [`NewPatch::get_module`] took. The
-    /// registry calls it once per patch, as the last use of a patch whose
-    /// kobject is gone (`klp_free_patch_finish()`).
-    pub(crate) fn put_module(&self) {
-        // SAFETY: the reference `get_module` took for this patch; the
-        // registry gives it back once, when it frees the patch.
+    /// Gives back the reference [`NewPatch::get_module`] took, when
+    /// `klp_enable_patch()` fails after taking it: the patch is not
+    /// installed and no free work will run for it.
+    pub(crate) fn put_module_on_enable_failure(&self) {
+        // SAFETY: the reference `get_module` took; `klp_enable_patch()`'s
+        // failure path, the only caller, runs in the module's init, so the
+        // module stays while we return.
         unsafe { self.module().put() };
     }
 
@@ -562,7 +573,8 @@ impl PatchSlot {
     /// # Safety
     ///
     /// Something else keeps the patch from being freed for `'a` (for the
-    /// transition patch: the caller is a task still pending in it).
+    /// transition patch: preemption stays disabled, which the transition
+    /// waits out before it clears the slot and lets the patch go).
     pub(crate) unsafe fn get_unlocked<'a>(&self) -> Option<&'a Patch> {
         // SAFETY: (invariant, and the caller's contract).
         unsafe { Patch::from_raw(self.0.load(Relaxed)) }

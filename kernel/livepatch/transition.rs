@@ -198,6 +198,9 @@ fn completer() -> Option<Arc<Completer>> {
     COMPLETER.as_ref().cloned()
 }
 
+/// Queues a pass right away. A one-jiffy delay only arms a timer, so this is
+/// safe from the scheduler and with interrupts off; waking a worker from
+/// `__schedule()` directly is not.
 fn kick() {
     kick_after(1);
 }
@@ -667,10 +670,12 @@ pub(crate) fn sched_switch_point() {
     // The flag (a plain C load) before the target (written in the opposite
     // order, with a full barrier between).
     smp_mb(Read);
-    // SAFETY: a task with `TIF_PATCH_PENDING` pins the transition patch:
-    // the transition completes (and its patch may go) only once no task is
-    // pending, and this one cannot be switched meanwhile but by itself or
-    // by `force`, after which the patch and its module are never freed.
+    // SAFETY: only a task with `TIF_PATCH_PENDING` gets here, with
+    // preemption disabled (our caller, `__schedule()`). `complete` runs once
+    // no task has the flag, and waits (`sync_all_cpus()`) for the
+    // preemption-disabled sections that saw it set before it clears the
+    // slot and the patch can go; `reverse_transition` keeps the patch. So
+    // the patch read here stays valid until we return.
     let Some(patch) = (unsafe { TRANSITION_PATCH.get_unlocked() }) else {
         return;
     };

@@ -10,22 +10,23 @@
 //! the kernel's RCU lists (`list_add_rcu()`, `list_del_rcu()`): readers see
 //! a fully linked entry or none, and a removed entry (and a retired ops)
 //! stays readable until readers are done. What the handler decides is the
-//! redirect's ([`Redirect`], implemented in `crate::patch`); every `unsafe`
-//! of the table, the stacks and the handler's arguments is here.
+//! redirect's (`crate::redirect` implements `kernel::ftrace::FtraceHandler` for
+//! [`KlpStack`]); every `unsafe` of the table and the stacks is here, and the
+//! one of redirecting a call ([`redirect`]).
 
 use core::ptr::{addr_of, addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use kernel::bindings;
-use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 use kernel::sync::rcu;
 use kernel::types::Opaque;
 
+use kernel::ftrace::{Flags, FtraceOps, FtraceRegs, RegisterError};
+
 use crate::arch;
-use crate::ftrace::{self, RegisterError};
 use crate::lock::Locked;
-use crate::structs::Func;
+use crate::structs::{Func, StackWriter};
 
 /// `LIST_POISON2` (x86_64's `POISON_POINTER_DELTA` plus 0x122), left in a
 /// removed entry's back link as C does, so a stray use faults recognisably.
@@ -74,16 +75,9 @@ impl FuncStack {
     }
 }
 
-/// The ftrace registration and the `func_stack` of one patched function.
-///
-/// # Invariants
-///
-/// `fops` is the first member, so ftrace's `ops` argument is the `KlpOps`.
-/// A `KlpOps` is made by [`KlpOps::create`] and freed only by
-/// [`KlpOps::retire`], an RCU grace period after it left the table.
-#[repr(C)]
-pub(crate) struct KlpOps {
-    fops: Opaque<bindings::ftrace_ops>,
+/// The `func_stack` of one patched function and what finds and frees it:
+/// the data of its [`KlpOps`].
+pub(crate) struct KlpStack {
     stack: FuncStack,
     old_func: usize,
     /// The ftrace location the filter names (`old_func`, or 4 bytes in
@@ -95,7 +89,22 @@ pub(crate) struct KlpOps {
     rcu: Opaque<bindings::kvfree_rcu_head>,
 }
 
-const _: () = assert!(core::mem::offset_of!(KlpOps, rcu) < 4096);
+// SAFETY: shared by the handler on every CPU, which only reads the stack
+// (published with Release, read with Acquire) and the fixed `old_func`;
+// `next` is atomic; everything else changes only under `klp_mutex`, and
+// `rcu` only once the ops left the table, through `kvfree_call_rcu()`.
+unsafe impl Sync for KlpStack {}
+
+/// The ftrace registration of one patched function, with its stack.
+///
+/// # Invariants
+///
+/// Made by [`KlpStack::create`] in a `KBox`, and freed only by
+/// [`KlpStack::retire`], an RCU grace period after it left the table.
+pub(crate) type KlpOps = FtraceOps<KlpStack>;
+
+const _: () =
+    assert!(core::mem::size_of::<bindings::ftrace_ops>() + core::mem::size_of::<KlpStack>() < 4096);
 
 /// The table of [`KlpOps`], newest first: a singly linked list published
 /// with Release and walked with Acquire.
@@ -114,58 +123,69 @@ unsafe fn find_any<'a>(old_func: usize) -> Option<&'a KlpOps> {
         // period ago, which the lock or the read-side section the caller is
         // in for `'a` keeps alive.
         let ops = unsafe { ptr.as_ref() };
-        if ops.old_func == old_func {
+        if ops.data().old_func == old_func {
             return Some(ops);
         }
-        cur = ops.next.load(Acquire);
+        cur = ops.data().next.load(Acquire);
     }
     None
 }
 
-/// The ops of `old_func`, under `klp_mutex` (which every change holds).
-pub(crate) fn find(_locked: &Locked, old_func: usize) -> Option<&KlpOps> {
-    // SAFETY: `klp_mutex` is held for the borrow of `_locked`.
-    unsafe { find_any(old_func) }
+/// The only writer of functions' `patched` flags.
+// SAFETY: this file sets `patched` exactly when it links a function into a
+// stack (`push`) or unlinks it (`remove`).
+static STACKS: StackWriter = unsafe { StackWriter::new() };
+
+/// Redirects `func` (not patched yet): pushes it on the stack of its old
+/// code, first registering `R`'s handler there if the code has none.
+pub(crate) fn push(locked: &Locked, func: &Func) -> Result {
+    // SAFETY: `klp_mutex` is held, and the ops does not outlive this call
+    // (a push never retires one).
+    match unsafe { find_any(func.old_func()) } {
+        Some(ops) => ops.data().push(locked, func),
+        None => {
+            let Some(loc) = arch::fentry_location(func.old_func()) else {
+                pr_err!(
+                    "failed to find location for function '{}'\n",
+                    func.old_name()
+                );
+                return Err(EINVAL);
+            };
+            KlpStack::create(locked, func, loc)
+        }
+    }
+}
+
+/// Takes `func` (patched) off its stack; the last one retires the handler.
+pub(crate) fn pop(locked: &Locked, func: &Func) -> Result {
+    // SAFETY: `klp_mutex` is held; the ops is not used after `pop`, which
+    // may retire it.
+    let ops = unsafe { find_any(func.old_func()) }.ok_or(EINVAL)?;
+    KlpStack::pop(ops, locked, func)
 }
 
 /// The ops of `old_func`, in an RCU read-side section (which a retired
 /// ops outlives).
-pub(crate) fn find_rcu(_rcu: &rcu::Guard, old_func: usize) -> Option<&KlpOps> {
+pub(crate) fn find_rcu(_rcu: &rcu::Guard, old_func: usize) -> Option<&KlpStack> {
     // SAFETY: in a read-side section for the borrow of `_rcu`.
-    unsafe { find_any(old_func) }
+    unsafe { find_any(old_func) }.map(FtraceOps::data)
 }
 
-/// What the ftrace handler does for a call of a patched function: where
-/// the call continues, or `None` for the original code.
-pub(crate) trait Redirect {
-    fn target(ops: &KlpOps) -> Option<usize>;
-}
-
-/// The handler ftrace calls, for `R`'s redirect.
-///
-/// # Safety
-///
-/// Called by ftrace with a `KlpOps`'s `fops`, which ftrace keeps alive
-/// during the call, and the live register frame of the traced call.
-unsafe extern "C" fn handler<R: Redirect>(
-    ip: c_ulong,
-    parent_ip: c_ulong,
-    fops: *mut bindings::ftrace_ops,
-    fregs: *mut bindings::ftrace_regs,
-) {
-    let locked = ftrace::with_recursion_lock(ip, parent_ip, || {
-        // SAFETY: `fops` is the first member of a live `KlpOps` (caller's
-        // contract, type invariant).
-        let ops = unsafe { &*fops.cast::<KlpOps>() };
-        if let Some(target) = R::target(ops) {
-            // SAFETY: the frame of the traced call (caller's contract). The
-            // target is a replacement the module declared for this function
-            // (with its signature, as `livepatch.h` requires) and kallsyms
-            // found when the patch was enabled.
-            unsafe { arch::set_instruction_pointer(fregs, target) };
-        }
-    });
-    crate::warn_on_once!(locked.is_none());
+/// Makes the traced call continue in `entry`'s function, unless it is a
+/// nop (whose "replacement" is the original code, where the call goes on
+/// anyway).
+#[inline(always)]
+pub(crate) fn redirect(regs: &FtraceRegs, entry: &StackEntry<'_>) {
+    let func = entry.func();
+    if func.nop() {
+        return;
+    }
+    // SAFETY: the function is on the stack of the traced code, not a nop:
+    // its `new_func` is the replacement its module declared for the traced
+    // function (with its signature, as `livepatch.h` requires), which
+    // kallsyms found when the patch was enabled, and which stays while the
+    // function is on a stack (its module is held).
+    unsafe { regs.set_instruction_pointer(func.new_func()) };
 }
 
 /// A function on a stack, found by walking it: the handler's cursor.
@@ -193,7 +213,7 @@ impl<'a> StackEntry<'a> {
     }
 }
 
-impl KlpOps {
+impl KlpStack {
     /// The newest function of the stack, as the handler reads it.
     #[inline(always)]
     pub(crate) fn top(&self) -> Option<StackEntry<'_>> {
@@ -205,14 +225,14 @@ impl KlpOps {
     }
 
     /// Whether one function is left on the stack.
-    pub(crate) fn is_singular(&self) -> bool {
+    fn is_singular(&self) -> bool {
         let head = self.stack.head();
         // SAFETY: an initialised head (invariant).
         unsafe { (*head).next != head && (*head).next == (*head).prev }
     }
 
     /// Pushes `func`, which is not patched, and marks it patched.
-    pub(crate) fn push(&self, locked: &Locked, func: &Func) -> Result {
+    fn push(&self, locked: &Locked, func: &Func) -> Result {
         if func.patched() || func.old_func() != self.old_func {
             return Err(EINVAL);
         }
@@ -227,7 +247,7 @@ impl KlpOps {
             next_cell(head).store(node, Release);
             (*first).prev = node;
         }
-        func.set_patched(locked, true);
+        func.set_patched(&STACKS, locked, true);
         Ok(())
     }
 
@@ -243,47 +263,48 @@ impl KlpOps {
             next_cell(prev).store(next, Release);
             (*node).prev = LIST_POISON2;
         }
-        func.set_patched(locked, false);
+        func.set_patched(&STACKS, locked, false);
     }
 
-    /// Takes `func` off the stack; the last one retires the whole ops.
-    pub(crate) fn pop(&self, locked: &Locked, func: &Func) -> Result {
-        if !func.patched() || func.old_func() != self.old_func {
+    /// Takes `func` off the stack of `ops`; the last one retires the ops.
+    fn pop(ops: &KlpOps, locked: &Locked, func: &Func) -> Result {
+        let this = ops.data();
+        if !func.patched() || func.old_func() != this.old_func {
             return Err(EINVAL);
         }
-        if self.is_singular() {
-            self.retire(locked, func);
+        if this.is_singular() {
+            Self::retire(ops, locked, func);
         } else {
-            self.remove(locked, func);
+            this.remove(locked, func);
         }
         Ok(())
     }
 
     /// Makes the ops of `func`'s old code, with `func` on its stack, and
-    /// registers `R`'s handler at the ftrace location `loc`.
-    pub(crate) fn create<R: Redirect>(locked: &Locked, func: &Func, loc: usize) -> Result {
+    /// registers its handler at the ftrace location `loc`.
+    fn create(locked: &Locked, func: &Func, loc: usize) -> Result {
         let ops = KBox::new(
-            KlpOps {
-                fops: Opaque::zeroed(),
+            FtraceOps::new(KlpStack {
                 stack: FuncStack(Opaque::zeroed()),
                 old_func: func.old_func(),
                 loc,
                 next: AtomicPtr::new(core::ptr::null_mut()),
                 rcu: Opaque::zeroed(),
-            },
+            }),
             GFP_KERNEL,
         )?;
-        let head = ops.stack.head();
+        let head = ops.data().stack.head();
         // SAFETY: ours alone until registered.
         unsafe {
             (*head).next = head;
             (*head).prev = head;
         }
-        ops.push(locked, func)?;
+        ops.data().push(locked, func)?;
         let ops = KBox::into_raw(ops);
-        // SAFETY: a zeroed `ftrace_ops` in a heap block that stays where it
-        // is until `retire` unregistered it.
-        let registered = unsafe { ftrace::register((*ops).fops.get(), loc, handler::<R>) };
+        let flags = Flags::IPMODIFY.with(Flags::PERMANENT);
+        // SAFETY: not registered, in a heap block that stays where it is
+        // until `retire` unregistered it.
+        let registered = unsafe { (*ops).register(loc, flags) };
         if let Err(err) = registered {
             let (what, e) = match err {
                 RegisterError::Filter(e) => ("set ftrace filter", e),
@@ -295,29 +316,30 @@ impl KlpOps {
                 func.old_name(),
                 e.to_errno()
             );
-            func.set_patched(locked, false);
+            func.set_patched(&STACKS, locked, false);
             // SAFETY: from `KBox::into_raw` above; ftrace holds no pointer to
             // it, since registering failed (and cleaned up after itself).
             drop(unsafe { KBox::from_raw(ops) });
             return Err(e);
         }
         // SAFETY: not yet published: only we access it.
-        unsafe { (*ops).next.store(TABLE.load(Relaxed), Relaxed) };
+        unsafe { (*ops).data().next.store(TABLE.load(Relaxed), Relaxed) };
         TABLE.store(ops, Release);
         Ok(())
     }
 
-    /// Unregisters the ops, takes its last function off, unlinks it from the
+    /// Unregisters `ops`, takes its last function off, unlinks it from the
     /// table and frees it after a grace period (`klp_unpatch_func()` on the
     /// last function).
-    fn retire(&self, locked: &Locked, last: &Func) {
-        // SAFETY: registered by `create`; unregistering waits for running
-        // handlers of this ops to finish.
-        let (unreg, filter) = unsafe { ftrace::unregister(self.fops.get(), self.loc) };
+    fn retire(ops: &KlpOps, locked: &Locked, last: &Func) {
+        let this = ops.data();
+        // SAFETY: registered by `create` on `loc`; unregistering waits for
+        // running handlers of this ops to finish.
+        let (unreg, filter) = unsafe { ops.unregister(this.loc) };
         kernel::warn_on!(unreg.is_err());
         kernel::warn_on!(filter.is_err());
-        self.remove(locked, last);
-        let target = core::ptr::from_ref(self).cast_mut();
+        this.remove(locked, last);
+        let target = core::ptr::from_ref(ops).cast_mut();
         let mut link = &TABLE;
         loop {
             let cur = link.load(Relaxed);
@@ -326,15 +348,16 @@ impl KlpOps {
                 return;
             }
             if cur == target {
-                link.store(self.next.load(Relaxed), Release);
+                link.store(this.next.load(Relaxed), Release);
                 break;
             }
-            // SAFETY: an ops in the table; under `klp_mutex` none is freed.
-            link = unsafe { &(*cur).next };
+            // SAFETY: an ops in the table; under `klp_mutex` none leaves it
+            // but through here.
+            link = unsafe { &(*cur).data().next };
         }
         // SAFETY: allocated by `create` as a `KBox`, off the table and
         // unregistered, so only readers that started before can see it; the
         // grace period waits for them. `rcu` is within the first page.
-        unsafe { bindings::kvfree_call_rcu(Opaque::cast_into(addr_of!(self.rcu)), target.cast()) };
+        unsafe { bindings::kvfree_call_rcu(Opaque::cast_into(addr_of!(this.rcu)), target.cast()) };
     }
 }

@@ -23,11 +23,11 @@
 //! <!-- layers -->
 //! 1. pure logic, also built for the host tests: `klp_names`, `shadow_sizing`, `state_rules`
 //! 2. the x86_64 layer: `arch`
-//! 3. views of C, and the Rust side of `shim.c`: `layout`, `kallsyms`, `ftrace`, `modules`, `shim`
+//! 3. views of C, and the Rust side of `shim.c`: `layout`, `kallsyms`, `modules`, `shim`
 //! 4. `klp_mutex` and the proof of holding it: `lock`
 //! 5. the livepatch structures a module hands in, with their lists and kobjects: `structs`
 //! 6. the redirect's ops table and stacks, the shadow variables' table: `func_stack`, `shadow_table`
-//! 7. the redirect, shadow variables: `patch`, `shadow`
+//! 7. the redirect, shadow variables: `redirect`, `shadow`
 //! 8. the consistency model: `transition`
 //! 9. states, relocations, the sysfs files: `state`, `reloc`, `sysfs`
 //! 10. the registry: `registry`
@@ -38,7 +38,8 @@
 //! patch's free work), the higher one hands it functions or a trait
 //! implementation: see `transition::init`, `sysfs::init`,
 //! `structs::kobject::Handlers`, `structs::FreeWork` and
-//! `func_stack::Redirect`.
+//! the `kernel::ftrace::FtraceHandler` that `redirect` implements for
+//! `func_stack::KlpStack`.
 //! <!-- /layers -->
 
 use kernel::prelude::*;
@@ -46,14 +47,13 @@ use kernel::prelude::*;
 #[path = "../../arch/x86/livepatch/mod.rs"]
 mod arch;
 mod exports;
-mod ftrace;
 mod func_stack;
 mod kallsyms;
 pub mod klp_names;
 mod layout;
 mod lock;
 mod modules;
-mod patch;
+mod redirect;
 mod registry;
 mod reloc;
 mod shadow;

@@ -23,9 +23,36 @@ extern "C" {
 }
 
 /// Proof that the caller holds `klp_mutex`: only [`lock`] makes one, and
-/// dropping it unlocks.
+/// dropping it unlocks. Not `Sync`: the proof is the holding thread's.
 pub(crate) struct Locked {
     _guard: MutexGuard<'static, ()>,
+    _not_sync: core::marker::PhantomData<*mut ()>,
+}
+
+/// A value `klp_mutex` guards, read and written only with a [`Locked`] in
+/// hand: the lock proof is a type. (The kernel crate's `GlobalLockedBy`
+/// needs a Rust `GlobalLock`; `klp_mutex` is C's, see `shim.c`.) Values are
+/// copied in and out, so no reference outlives the access.
+pub(crate) struct KlpLocked<T>(core::cell::UnsafeCell<T>);
+
+// SAFETY: every access holds `klp_mutex` (a `Locked` of this thread, which
+// cannot be shared with another), so accesses never overlap.
+unsafe impl<T: Copy + Send> Sync for KlpLocked<T> {}
+
+impl<T: Copy> KlpLocked<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        KlpLocked(core::cell::UnsafeCell::new(value))
+    }
+
+    pub(crate) fn get(&self, _locked: &Locked) -> T {
+        // SAFETY: `klp_mutex` is held by this thread: no other access runs.
+        unsafe { *self.0.get() }
+    }
+
+    pub(crate) fn set(&self, _locked: &Locked, value: T) {
+        // SAFETY: as in `get`.
+        unsafe { *self.0.get() = value };
+    }
 }
 
 /// `klp_mutex` as a kernel-crate mutex.
@@ -41,6 +68,7 @@ fn mutex() -> &'static Mutex<()> {
 pub(crate) fn lock() -> Locked {
     Locked {
         _guard: mutex().lock(),
+        _not_sync: core::marker::PhantomData,
     }
 }
 
@@ -58,6 +86,7 @@ impl Locked {
             // contract); the guard is never dropped, so it never unlocks
             // what the caller will unlock itself.
             _guard: unsafe { MutexGuard::new(mutex(), ()) },
+            _not_sync: core::marker::PhantomData,
         });
         f(&held)
     }

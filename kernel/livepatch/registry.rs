@@ -20,9 +20,11 @@ use kernel::prelude::*;
 use crate::kallsyms;
 use crate::lock::{lock, ready, Locked};
 use crate::modules::{ModRef, MODULE_NAME_LEN};
-use crate::patch;
+use crate::redirect;
 use crate::reloc;
-use crate::structs::{installed_patches as patches, FreeWork, NewPatch, Object, Patch};
+use crate::structs::{
+    installed_patches as patches, FreeWork, NewPatch, Object, Patch, PatchDecl, Retiring,
+};
 use crate::sysfs;
 use crate::transition::{self, transition_patch};
 
@@ -30,7 +32,7 @@ use crate::transition::{self, transition_patch};
 /// only finds out halfway through, when sysfs refuses a duplicate name or a
 /// function turns out to have no replacement: before anything is set up,
 /// so that refusing needs no rollback.
-fn check_patch(patch: &Patch) -> Result {
+fn check_patch(patch: &PatchDecl) -> Result {
     let name = patch.name();
     for (i, obj) in patch.static_objects().enumerate() {
         if !obj.has_funcs() {
@@ -114,7 +116,7 @@ pub(crate) fn enable_patch(new: NewPatch<'_>) -> Result {
         pr_err!("the livepatch core did not initialise: refusing the patch\n");
         return Err(ENODEV);
     }
-    let patch = new.get();
+    let patch = new.decl();
     check_patch(patch)?;
     let module = patch.module();
     if !module.is_livepatch() {
@@ -136,23 +138,43 @@ pub(crate) fn enable_patch(new: NewPatch<'_>) -> Result {
         );
         return Err(EINVAL);
     }
-    if !new.get_module() {
+    let Some(module_ref) = new.get_module() else {
         return Err(ENODEV);
-    }
-    let patch = new.init_early::<FreePatchWork>();
-    let result = init_patch(&locked, patch).and_then(|()| start_enable(&locked, patch));
-    if result.is_err() {
-        free_patch_start(&locked, patch);
-        drop(locked);
-        if free_patch_finish(patch) {
-            patch.put_module_on_enable_failure();
+    };
+    let fresh = new.init_early::<FreePatchWork>();
+    let patch = fresh.patch();
+    let result = match init_patch(&locked, patch) {
+        Ok(()) => {
+            fresh.install(&locked);
+            start_enable(&locked, patch).map_err(|err| (err, patch.uninstall(&locked)))
+        }
+        Err(err) => Err((err, Some(fresh.abandon()))),
+    };
+    match result {
+        Ok(()) => {
+            module_ref.hand_to_patch();
+            Ok(())
+        }
+        Err((err, retiring)) => {
+            // A patch that failed to enable was never in transition, so it
+            // is still installed (or was never installed).
+            if let Some(retiring) = retiring {
+                retiring.release_objects(&locked);
+                drop(locked);
+                if !retiring.put_kobject_and_wait() {
+                    module_ref.put();
+                    return Err(err);
+                }
+            }
+            module_ref.hand_to_patch();
+            Err(err)
         }
     }
-    result
 }
 
-/// Adds the sysfs tree, the nops of a replace patch, resolves every loaded
-/// object, and installs the patch (`klp_init_patch()`).
+/// Adds the sysfs tree and the nops of a replace patch, and resolves every
+/// loaded object (`klp_init_patch()`, but for installing the patch, which
+/// the caller does).
 fn init_patch(locked: &Locked, patch: &Patch) -> Result {
     patch.add_kobject()?;
     if patch.replace() {
@@ -161,7 +183,6 @@ fn init_patch(locked: &Locked, patch: &Patch) -> Result {
     for obj in patch.objects() {
         init_object(locked, patch, obj)?;
     }
-    patch.install(locked);
     Ok(())
 }
 
@@ -172,7 +193,6 @@ fn init_object(locked: &Locked, patch: &Patch, obj: &Object) -> Result {
     }
     obj.add_kobject(patch)?;
     for func in obj.funcs() {
-        func.reset(locked);
         func.add_kobject(obj)?;
     }
     if obj.is_loaded() {
@@ -244,7 +264,7 @@ fn start_enable(locked: &Locked, patch: &Patch) -> Result {
                     obj.display_name()
                 )
             })?;
-            patch::patch_object(locked, obj)
+            redirect::patch_object(locked, obj)
                 .inspect_err(|_| pr_warn!("failed to patch object '{}'\n", obj.display_name()))
         });
     if let Err(err) = result {
@@ -339,37 +359,34 @@ fn add_nops(locked: &Locked, patch: &Patch) -> Result {
     Ok(())
 }
 
-/// The part of freeing a patch done under the lock: uninstall it and drop
-/// its objects (`klp_free_patch_start()`).
-fn free_patch_start(locked: &Locked, patch: &Patch) {
-    patch.uninstall(locked);
-    patch.release_objects(locked, false);
-}
-
 /// The part done without the lock, since sysfs callbacks take it: remove
-/// the patch's directory, wait until no callback runs, and let its module
-/// go (`klp_free_patch_finish()`). Last to touch the patch.
-/// Returns whether the patch's module reference goes too: a forced patch
-/// may still be in use on some stack, so its module stays.
-fn free_patch_finish(patch: &Patch) -> bool {
-    patch.put_kobject_and_wait();
-    !patch.forced()
+/// the patch's directory and wait until no callback runs
+/// (`klp_free_patch_finish()`). Returns whether the patch's module
+/// reference goes too: a forced patch may still be in use on some stack, so
+/// its module stays.
+fn free_patch_finish(patch: Retiring<'_>) -> bool {
+    !patch.put_kobject_and_wait()
 }
 
 /// The patch's `free_work`: [`free_patch_finish`] outside the lock.
 struct FreePatchWork;
 
 impl FreeWork for FreePatchWork {
-    fn run(patch: &Patch) -> bool {
+    fn run(patch: Retiring<'_>) -> bool {
         free_patch_finish(patch)
     }
 }
 
 /// Frees a patch whose transition ended, from a work item: the caller may
 /// be one of the patch's own sysfs callbacks (`klp_free_patch_async()`).
+/// Uninstalls it and drops its objects now (`klp_free_patch_start()`).
 fn free_patch_async(locked: &Locked, patch: &Patch) {
-    free_patch_start(locked, patch);
-    patch.queue_free_work(locked);
+    let Some(retiring) = patch.uninstall(locked) else {
+        crate::warn_on_once!(true);
+        return;
+    };
+    retiring.release_objects(locked);
+    retiring.queue_free_work(locked);
 }
 
 /// Frees the patches a replace patch took over: those installed before it.
@@ -386,15 +403,17 @@ fn free_replaced_patches_async(locked: &Locked, new_patch: &Patch) {
 fn unpatch_replaced_patches(locked: &Locked, new_patch: &Patch) {
     for old_patch in patches(locked).take_while(|&old| old != new_patch) {
         old_patch.set_enabled(locked, false);
-        patch::unpatch_all(locked, old_patch);
+        redirect::unpatch_all(locked, old_patch);
     }
 }
 
 /// Drops the nops of the patch in transition once the patches they stood
 /// in for are gone (`klp_discard_nops()`).
 fn discard_nops(locked: &Locked, patch: &Patch) {
-    patch::unpatch_dynamic(locked, patch);
-    patch.release_objects(locked, true);
+    redirect::unpatch_dynamic(locked, patch);
+    // SAFETY: nothing keeps a reference to a nop or a dynamic object across
+    // this call: every use of them iterates the patch's lists anew.
+    unsafe { patch.release_objects(locked, true) };
 }
 
 /// Takes what patches do to `module` off them, for patches installed before
@@ -416,7 +435,7 @@ fn cleanup_module_patches(locked: &Locked, module: ModRef, limit: Option<&Patch>
             patch.name(),
             module.name()
         );
-        patch::unpatch_object(locked, obj);
+        redirect::unpatch_object(locked, obj);
         obj.post_unpatch_callback(locked);
         reloc::clear_object_relocs(patch, obj);
         obj.set_module(locked, None);
@@ -488,7 +507,7 @@ fn patch_coming(locked: &Locked, patch: &Patch, obj: &Object) -> Result {
     );
     obj.pre_patch_callback(locked)
         .inspect_err(|_| pr_warn!("pre-patch callback failed for object '{}'\n", module_name))?;
-    let patched = patch::patch_object(locked, obj);
+    let patched = redirect::patch_object(locked, obj);
     if let Err(err) = patched {
         pr_warn!(
             "failed to apply patch '{}' to module '{}' ({})\n",

@@ -20,7 +20,7 @@ use crate::arch::reloc as arch_reloc;
 use crate::kallsyms;
 use crate::klp_names;
 use crate::modules::{KlpInfo, ModRef};
-use crate::structs::{Object, Patch};
+use crate::structs::{Object, Patch, PatchDecl};
 
 const SHF_RELA_LIVEPATCH: u64 = bindings::SHF_RELA_LIVEPATCH as u64;
 const SHN_LIVEPATCH: u16 = bindings::SHN_LIVEPATCH as u16;
@@ -379,7 +379,7 @@ fn klp_sections(info: &KlpInfo) -> impl Iterator<Item = usize> + '_ {
 /// apply: a malformed name, or an object the patch does not patch (upstream
 /// silently ignores those; the code they were meant for would run with
 /// zeros in place of addresses).
-pub(crate) fn check_sections(patch: &Patch) -> Result {
+pub(crate) fn check_sections(patch: &PatchDecl) -> Result {
     let module = patch.module();
     let Some(info) = module.klp_info() else {
         return Ok(());

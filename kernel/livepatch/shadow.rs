@@ -18,32 +18,19 @@
 //! becomes the spare again only after that grace period.
 
 use core::ptr::null_mut;
-use core::sync::atomic::AtomicPtr;
 use kernel::ffi::{c_ulong, c_void};
 
 use kernel::bindings;
-use kernel::sync::lock::GlobalGuard;
-use kernel::sync::rcu;
 
-use crate::shadow_table::{
-    published, queue_resize, retire, writer, KeepsAlive, NewNode, Node, View, WRITER,
-};
+use crate::shadow_table::{lock_table, lookup, NewNode};
 use crate::shim::{self, ShadowCtor, ShadowDtor};
 
 pub(crate) use crate::shadow_table::init;
 
-#[inline(always)]
-fn lookup(alive: &impl KeepsAlive, obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    match published(alive).find(obj as usize, id) {
-        Some(node) => node.data(),
-        None => null_mut(),
-    }
-}
-
 /// Returns the data of shadow variable `<obj, id>`, or NULL
 /// (`klp_shadow_get()`); `obj` is only compared, never read.
 pub(crate) fn get(obj: *mut c_void, id: c_ulong) -> *mut c_void {
-    lookup(&rcu::Guard::new(), obj, id)
+    lookup(obj, id)
 }
 
 /// `klp_shadow_alloc()` (with `warn_on_exist`) and
@@ -57,39 +44,30 @@ pub(crate) fn get_or_alloc(
     ctor: ShadowCtor,
     warn_on_exist: bool,
 ) -> *mut c_void {
-    let mut existing = lookup(&rcu::Guard::new(), obj, id);
+    let mut existing = lookup(obj, id);
     if existing.is_null() {
         // Allocate before taking the lock: `gfp` may allow sleeping.
         let Some(new) = NewNode::alloc(obj, id, size, gfp) else {
             return null_mut();
         };
-        let Some(mut writer) = writer() else {
-            return null_mut();
-        };
-        // Allocations wait for a table of our own (`EMPTY` is never written).
-        let Some(view) = writer.table.as_ref().map(|table| table.view(&writer)) else {
+        // Allocations wait for a table of our own.
+        let Some(writer) = lock_table() else {
             return null_mut();
         };
         // Someone may have won the race since the lockless look.
-        match view.find(obj as usize, id) {
-            Some(found) => existing = found.data(),
+        match writer.find(obj, id) {
+            Some(found) => existing = found,
             None => {
                 // Under the shadow lock, as upstream.
-                let err = ctor.call(obj, new.data());
+                // SAFETY: the new variable's zeroed data, unpublished.
+                let err = unsafe { ctor.call(obj, new.data()) };
                 if err != 0 {
                     drop(writer);
                     drop(new);
                     shim::log_shadow_ctor_failure(obj, id, err);
                     return null_mut();
                 }
-                let data = new.data();
-                view.insert(&writer, new);
-                // Last use of `view`: the count may change now.
-                writer.live += 1;
-                let resizer = writer.resize_needed();
-                drop(writer);
-                queue_resize(resizer);
-                return data;
+                return writer.insert(new);
             }
         }
     }
@@ -100,57 +78,16 @@ pub(crate) fn get_or_alloc(
     existing
 }
 
-/// Unlinks the nodes `take` selects from the chains `heads` gives (at most
-/// one per chain if `only_one`), calls `dtor` on each and retires it, all
-/// under the writer lock. Returns how many.
-fn unlink_chains<'t>(
-    writer: &GlobalGuard<WRITER>,
-    view: View<'t>,
-    heads: impl Iterator<Item = &'t AtomicPtr<Node>>,
-    take: impl Fn(&Node) -> bool,
-    only_one: bool,
-    dtor: ShadowDtor,
-) -> usize {
-    let mut freed = 0;
-    for head in heads {
-        freed += view.unlink_where(writer, head, &take, only_one, |node| {
-            // Under the shadow lock, as upstream; the node stays valid until
-            // `retire`'s grace period.
-            dtor.call(node.obj() as *mut c_void, node.data());
-            retire(node);
-        });
-    }
-    freed
-}
-
-/// Frees the variables with `id`, calling `dtor` on each first: only
-/// `<obj, id>` when `obj` is given (`klp_shadow_free()`, one chain to
-/// walk), else all of them (`klp_shadow_free_all()`).
+/// Frees the variables with `id`, calling `dtor` on each first (under the
+/// shadow lock, as upstream): only `<obj, id>` when `obj` is given
+/// (`klp_shadow_free()`), else all of them (`klp_shadow_free_all()`).
 pub(crate) fn free(obj: Option<usize>, id: c_ulong, dtor: ShadowDtor) {
-    let Some(mut writer) = writer() else {
+    let Some(writer) = lock_table() else {
         return;
     };
-    let Some(view) = writer.table.as_ref().map(|table| table.view(&writer)) else {
-        return;
-    };
-    let take = |n: &Node| n.id == id && obj.is_none_or(|obj| n.obj == obj);
-    let freed = {
-        match obj {
-            // `<obj, id>` is unique: allocation never adds a second one.
-            Some(obj) => unlink_chains(
-                &writer,
-                view,
-                core::iter::once(view.head(obj)),
-                take,
-                true,
-                dtor,
-            ),
-            None => unlink_chains(&writer, view, view.heads(), take, false, dtor),
-        }
-    };
-    // Last use of `view`: the count may change now.
-    writer.live -= freed;
-    let resizer = writer.resize_needed();
-    drop(writer);
-    queue_resize(resizer);
+    writer.remove(obj, id, |obj, data| {
+        // SAFETY: `remove` hands over each variable it just unlinked, before
+        // retiring it.
+        unsafe { dtor.call(obj, data) }
+    });
 }

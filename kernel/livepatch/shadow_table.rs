@@ -27,13 +27,13 @@ use crate::shadow_sizing::{bucket_of, wanted_buckets, Bounds, MIN_BUCKETS};
 /// One shadow variable; its data follows the header in the same
 /// `kzalloc()` allocation, aligned as upstream's (to 8 bytes).
 #[repr(C)]
-pub(crate) struct Node {
+struct Node {
     /// Chain links, indexed by [`Table::slot`] of the table walked.
     next: [AtomicPtr<Node>; 2],
     /// Written by `kvfree_call_rcu` while readers may still hold the node.
     rcu: Opaque<bindings::kvfree_rcu_head>,
-    pub(crate) obj: usize,
-    pub(crate) id: c_ulong,
+    obj: usize,
+    id: c_ulong,
 }
 
 // `kzalloc()` aligns to 8 bytes (`ARCH_KMALLOC_MINALIGN`), so a node may
@@ -44,25 +44,25 @@ const _: () = assert!(align_of::<Node>() <= 8);
 /// Proof that published tables and nodes stay alive while it is held: the
 /// RCU read lock, or the writer lock (nothing is retired without it, and
 /// freeing waits for a grace period after that).
-pub(crate) trait KeepsAlive {}
+trait KeepsAlive {}
 impl KeepsAlive for rcu::Guard {}
 impl KeepsAlive for GlobalGuard<WRITER> {}
 
 /// A node reachable from a published table.
 #[derive(Clone, Copy)]
-pub(crate) struct NodeRef(NonNull<Node>);
+struct NodeRef(NonNull<Node>);
 
 impl NodeRef {
     /// The object the variable is attached to (only compared or handed to
     /// a destructor, never read here).
-    pub(crate) fn obj(self) -> usize {
+    fn obj(self) -> usize {
         // SAFETY: a node reachable from a published table is alive while the
         // caller keeps it (the `KeepsAlive` proof it was found with).
         unsafe { self.0.as_ref().obj }
     }
 
     #[inline(always)]
-    pub(crate) fn data(self) -> *mut c_void {
+    fn data(self) -> *mut c_void {
         // SAFETY: the data area starts right after the header, inside the
         // same allocation (see `NewNode::alloc`); no access happens here.
         unsafe { self.0.as_ptr().add(1) }.cast()
@@ -122,7 +122,7 @@ impl Drop for NewNode {
 
 /// Frees `node` after a grace period, as `kfree_rcu()` does (batched). It
 /// must already be unlinked.
-pub(crate) fn retire(node: NodeRef) {
+fn retire(node: NodeRef) {
     let ptr = node.0.as_ptr();
     // SAFETY: the node is unlinked, so no new reader can reach it; its `rcu`
     // head is unused (each node is retired once); it was allocated by
@@ -144,7 +144,7 @@ const SLOT_CELL: usize = 1;
 const HEADER_CELLS: usize = 2;
 
 /// One generation of the table: owns its cells.
-pub(crate) struct Table {
+struct Table {
     cells: KVVec<AtomicPtr<Node>>,
 }
 
@@ -178,7 +178,7 @@ impl Table {
         self.cells.as_ptr().cast_mut()
     }
 
-    pub(crate) fn view<'g>(&'g self, _writer: &'g GlobalGuard<WRITER>) -> View<'g> {
+    fn view<'g>(&'g self, _writer: &'g GlobalGuard<WRITER>) -> View<'g> {
         // SAFETY: our own cells, alive for the borrow.
         unsafe { View::new(self.published()) }
     }
@@ -186,7 +186,7 @@ impl Table {
 
 /// The published table, as readers and writers walk it; valid for `'g`.
 #[derive(Clone, Copy)]
-pub(crate) struct View<'g> {
+struct View<'g> {
     cells: NonNull<AtomicPtr<Node>>,
     _alive: PhantomData<&'g Node>,
 }
@@ -206,7 +206,7 @@ static PUBLISHED: AtomicPtr<AtomicPtr<Node>> =
 
 /// The published table, valid while `alive` is held.
 #[inline(always)]
-pub(crate) fn published<'g>(_alive: &'g impl KeepsAlive) -> View<'g> {
+fn published<'g>(_alive: &'g impl KeepsAlive) -> View<'g> {
     let cells = PUBLISHED.load(Acquire);
     // SAFETY: the cells are `EMPTY`'s, which live forever, or a table's that
     // readers can reach until a grace period after it is replaced; `alive`
@@ -252,14 +252,14 @@ impl<'g> View<'g> {
     }
 
     #[inline(always)]
-    pub(crate) fn head(self, obj: usize) -> &'g AtomicPtr<Node> {
+    fn head(self, obj: usize) -> &'g AtomicPtr<Node> {
         let index = bucket_of(obj, self.len());
         // SAFETY: `index` is below `len`, so the cell is among the heads,
         // alive for `'g` as in `cell`.
         unsafe { &*self.cells.as_ptr().add(HEADER_CELLS).add(index) }
     }
 
-    pub(crate) fn heads(self) -> impl Iterator<Item = &'g AtomicPtr<Node>> {
+    fn heads(self) -> impl Iterator<Item = &'g AtomicPtr<Node>> {
         (HEADER_CELLS..HEADER_CELLS + self.len()).map(move |index| self.cell(index))
     }
 
@@ -272,7 +272,7 @@ impl<'g> View<'g> {
     }
 
     #[inline(always)]
-    pub(crate) fn find(self, obj: usize, id: c_ulong) -> Option<NodeRef> {
+    fn find(self, obj: usize, id: c_ulong) -> Option<NodeRef> {
         // The first node apart: a hit there, the common case, needs no slot.
         let first = NonNull::new(self.head(obj).load(Acquire))?;
         let node = self.node(NodeRef(first));
@@ -292,7 +292,7 @@ impl<'g> View<'g> {
     }
 
     /// Publishes `node` at the head of its chain.
-    pub(crate) fn insert(self, _writer: &GlobalGuard<WRITER>, node: NewNode) {
+    fn insert(self, _writer: &GlobalGuard<WRITER>, node: NewNode) {
         let ptr = node.into_raw();
         // SAFETY: not published yet, so we are its only user.
         let node = unsafe { ptr.as_ref() };
@@ -305,7 +305,7 @@ impl<'g> View<'g> {
     /// Unlinks the nodes of `head`'s chain that `take` selects (only the
     /// first if `only_one`) and hands each to `taken` (which must retire it).
     /// Returns how many were taken.
-    pub(crate) fn unlink_where(
+    fn unlink_where(
         self,
         _writer: &GlobalGuard<WRITER>,
         head: &'g AtomicPtr<Node>,
@@ -335,10 +335,10 @@ impl<'g> View<'g> {
 }
 
 /// What the writer lock guards besides the chains.
-pub(crate) struct Writer {
-    pub(crate) live: usize,
+struct Writer {
+    live: usize,
     /// The published table's owner.
-    pub(crate) table: Option<Table>,
+    table: Option<Table>,
     /// The live counts the published table is sized for.
     bounds: Bounds,
     resizer: Option<Arc<Resizer>>,
@@ -349,7 +349,7 @@ kernel::sync::global_lock! {
     // then sets `WRITER_READY`; every user checks `writer()` first, since
     // any module may call the exported functions before that, or after an
     // init that never got here.
-    pub(crate) unsafe(uninit) static WRITER: SpinLockIrq<Writer> = Writer {
+    unsafe(uninit) static WRITER: SpinLockIrq<Writer> = Writer {
         live: 0,
         table: None,
         bounds: Bounds { shrink_below: 0, grow_above: usize::MAX },
@@ -361,7 +361,7 @@ kernel::sync::global_lock! {
 static WRITER_READY: AtomicBool = AtomicBool::new(false);
 
 /// Takes the writer lock, if it was initialised.
-pub(crate) fn writer() -> Option<GlobalGuard<WRITER>> {
+fn writer() -> Option<GlobalGuard<WRITER>> {
     WRITER_READY.load(Acquire).then(|| WRITER.lock())
 }
 
@@ -369,7 +369,7 @@ impl Writer {
     /// The resize work to queue, if the published table no longer fits the
     /// live count.
     #[inline(always)]
-    pub(crate) fn resize_needed(&self) -> Option<Arc<Resizer>> {
+    fn resize_needed(&self) -> Option<Arc<Resizer>> {
         if !self.bounds.exceeded_by(self.live) {
             return None;
         }
@@ -385,7 +385,7 @@ impl Writer {
 }
 
 #[pin_data]
-pub(crate) struct Resizer {
+struct Resizer {
     #[pin]
     work: DelayedWork<Resizer>,
 }
@@ -405,7 +405,7 @@ impl WorkItem for Resizer {
 }
 
 #[inline(always)]
-pub(crate) fn queue_resize(resizer: Option<Arc<Resizer>>) {
+fn queue_resize(resizer: Option<Arc<Resizer>>) {
     if let Some(resizer) = resizer {
         enqueue_resize(resizer);
     }
@@ -489,4 +489,90 @@ pub(crate) fn init() -> Result {
     writer.publish(table);
     writer.resizer = Some(resizer);
     Ok(())
+}
+
+/// The table's lock, held: what inserting and removing variables takes.
+pub(crate) struct TableWriter(GlobalGuard<WRITER>);
+
+/// Takes the writer lock, if the table is set up (by [`init`], which any
+/// module may call us before, or which may have failed).
+pub(crate) fn lock_table() -> Option<TableWriter> {
+    writer()
+        .filter(|writer| writer.table.is_some())
+        .map(TableWriter)
+}
+
+/// The data of `<obj, id>`, or NULL: a lockless lookup.
+#[inline(always)]
+pub(crate) fn lookup(obj: *mut c_void, id: c_ulong) -> *mut c_void {
+    let rcu = rcu::Guard::new();
+    match published(&rcu).find(obj as usize, id) {
+        Some(node) => node.data(),
+        None => null_mut(),
+    }
+}
+
+impl TableWriter {
+    fn view(&self) -> Option<View<'_>> {
+        self.0.table.as_ref().map(|table| table.view(&self.0))
+    }
+
+    /// The data of `<obj, id>`, if it exists.
+    pub(crate) fn find(&self, obj: *mut c_void, id: c_ulong) -> Option<*mut c_void> {
+        self.view()?.find(obj as usize, id).map(NodeRef::data)
+    }
+
+    /// Publishes `new`, which must not exist yet (the caller looked under
+    /// this lock), unlocks, and returns its data.
+    pub(crate) fn insert(mut self, new: NewNode) -> *mut c_void {
+        let data = new.data();
+        match self.view() {
+            Some(view) => view.insert(&self.0, new),
+            // `lock_table` only gives a writer with a table.
+            None => return null_mut(),
+        }
+        self.0.live += 1;
+        let resizer = self.0.resize_needed();
+        drop(self);
+        queue_resize(resizer);
+        data
+    }
+
+    /// Unlinks the variables with `id` (only `<obj, id>`, one chain to
+    /// walk, when `obj` is given), hands each one's object and data to
+    /// `each` while the lock is held and before it is retired, unlocks, and
+    /// returns how many there were.
+    pub(crate) fn remove(
+        mut self,
+        obj: Option<usize>,
+        id: c_ulong,
+        mut each: impl FnMut(*mut c_void, *mut c_void),
+    ) -> usize {
+        let Some(view) = self.view() else {
+            return 0;
+        };
+        let take = |n: &Node| n.id == id && obj.is_none_or(|obj| n.obj == obj);
+        let mut freed = 0;
+        let mut unlink = |head, only_one| {
+            view.unlink_where(&self.0, head, take, only_one, |node| {
+                each(node.obj() as *mut c_void, node.data());
+                retire(node);
+            })
+        };
+        match obj {
+            // `<obj, id>` is unique: allocation never adds a second one.
+            Some(obj) => freed += unlink(view.head(obj), true),
+            None => {
+                for head in view.heads() {
+                    freed += unlink(head, false);
+                }
+            }
+        }
+        // Last use of `view`: the count may change now.
+        self.0.live -= freed;
+        let resizer = self.0.resize_needed();
+        drop(self);
+        queue_resize(resizer);
+        freed
+    }
 }

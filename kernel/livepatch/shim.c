@@ -5,8 +5,8 @@
  * crate outside rust/ cannot produce:
  *
  * - EXPORT_SYMBOL_GPL() emits the __ksymtab entries modpost reads;
- * - DEFINE_STATIC_KEY_FALSE() and static_branch_enable/disable() define and
- *   flip the key the scheduler tests inline (livepatch_sched.h);
+ * - DEFINE_STATIC_KEY_FALSE() defines the key the scheduler tests inline
+ *   (livepatch_sched.h); Rust flips it (kernel::static_key);
  * - DEFINE_PER_CPU()/this_cpu_ptr() place and find the per-CPU stack trace
  *   buffers of the transition's stack checks;
  * - pr_debug() creates the dynamic-debug descriptors that let users (and the
@@ -23,6 +23,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/export.h>
+#include <linux/jump_label.h>
 #include <linux/livepatch.h>
 #include <linux/livepatch_sched.h>
 #include <linux/mutex.h>
@@ -49,25 +50,7 @@ LIST_HEAD(klp_patches);
 /* Tested by klp_sched_try_switch() in __schedule(); on during transitions. */
 DEFINE_STATIC_KEY_FALSE(klp_sched_try_switch_key);
 
-void klp_rs_set_sched_try_switch(bool enable);
-void klp_rs_set_sched_try_switch(bool enable)
-{
-	if (enable)
-		static_branch_enable(&klp_sched_try_switch_key);
-	else
-		static_branch_disable(&klp_sched_try_switch_key);
-}
-
-/*
- * lockdep_assert_preemption_disabled() is a macro over lockdep's per-CPU
- * state. transition.rs calls this only on PROVE_LOCKING kernels.
- */
-void klp_rs_assert_preemption_disabled(void);
-void klp_rs_assert_preemption_disabled(void)
-{
-	lockdep_assert_preemption_disabled();
-}
-
+/* As upstream's per-CPU buffer of klp_check_stack(). */
 #define KLP_RS_MAX_STACK_ENTRIES 100
 static DEFINE_PER_CPU(unsigned long[KLP_RS_MAX_STACK_ENTRIES], klp_rs_stack_buf);
 
@@ -78,67 +61,34 @@ unsigned long *klp_rs_stack_entries(unsigned int *len)
 	return this_cpu_ptr(klp_rs_stack_buf);
 }
 
-/* The handler takes ftrace's recursion lock (rust/helpers/ftrace.c). */
+/* The handler's recursion lock, ftrace_test_recursion_trylock(), needs it. */
 #ifndef CONFIG_TRACING
 #error "the livepatch handler needs ftrace_test_recursion_trylock() (CONFIG_TRACING)"
 #endif
 
-/* Debug lines of transition.rs, worded as upstream's; `what` picks one. */
-enum klp_rs_debug {
-	KLP_RS_DEBUG_INIT,
-	KLP_RS_DEBUG_COMPLETE,
-	KLP_RS_DEBUG_CANCEL,
-	KLP_RS_DEBUG_REVERSE,
-};
-
-static const char *klp_rs_direction(int target)
+/*
+ * The transition's debug lines, in upstream's words (Rust picks them): one
+ * descriptor in this file, enabled with the rest of kernel/livepatch.
+ */
+void klp_rs_debug_transition(const char *name, const char *what);
+void klp_rs_debug_transition(const char *name, const char *what)
 {
-	return target == KLP_TRANSITION_PATCHED ? "patching" : "unpatching";
-}
-
-void klp_rs_debug_transition(int what, const char *name, int target);
-void klp_rs_debug_transition(int what, const char *name, int target)
-{
-	switch (what) {
-	case KLP_RS_DEBUG_INIT:
-		pr_debug("'%s': initializing %s transition\n", name, klp_rs_direction(target));
-		break;
-	case KLP_RS_DEBUG_COMPLETE:
-		pr_debug("'%s': completing %s transition\n", name, klp_rs_direction(target));
-		break;
-	case KLP_RS_DEBUG_CANCEL:
-		pr_debug("'%s': canceling patching transition, going to unpatch\n", name);
-		break;
-	case KLP_RS_DEBUG_REVERSE:
-		pr_debug("'%s': reversing transition from %s\n", name,
-			 target == KLP_TRANSITION_PATCHED ? "patching to unpatching" :
-							    "unpatching to patching");
-		break;
-	}
+	pr_debug("'%s': %s\n", name, what);
 }
 
 /*
- * Why a task could not switch yet. Named after upstream's function so that
- * "func klp_try_switch_task" in dynamic_debug/control still selects these
- * lines (the selftests turn them off that way).
+ * Why a task could not switch; in a function of upstream's name, which the
+ * selftests silence by name ("func klp_try_switch_task -p"). @why is NULL
+ * for an unknown error, else followed by @old_name.
  */
-void klp_try_switch_task(struct task_struct *task, int ret, const char *old_name);
-void klp_try_switch_task(struct task_struct *task, int ret, const char *old_name)
+void klp_try_switch_task(struct task_struct *task, int ret, const char *why,
+			 const char *old_name);
+void klp_try_switch_task(struct task_struct *task, int ret, const char *why,
+			 const char *old_name)
 {
-	switch (ret) {
-	case -EBUSY:
-		pr_debug("%s: %s:%d is running\n", __func__, task->comm, task->pid);
-		break;
-	case -EINVAL:
-		pr_debug("%s: %s:%d has an unreliable stack\n", __func__, task->comm, task->pid);
-		break;
-	case -EADDRINUSE:
-		pr_debug("%s: %s:%d is sleeping on function %s\n", __func__, task->comm,
-			 task->pid, old_name);
-		break;
-	default:
-		pr_debug("%s: Unknown error code (%d) when trying to switch %s:%d\n", __func__,
-			 ret, task->comm, task->pid);
-		break;
-	}
+	if (why)
+		pr_debug("%s: %s:%d %s%s\n", __func__, task->comm, task->pid, why, old_name);
+	else
+		pr_debug("%s: Unknown error code (%d) when trying to switch %s:%d\n",
+			 __func__, ret, task->comm, task->pid);
 }

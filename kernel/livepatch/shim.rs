@@ -1,66 +1,87 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The Rust side of `shim.c`: safe wrappers of the functions it defines
-//! because only C can (a static key, dynamic-debug lines, a lockdep macro,
-//! a per-CPU buffer).
+//! The Rust side of `shim.c`: safe wrappers of what it defines because
+//! only C can (dynamic-debug lines, a per-CPU buffer, the scheduler's static
+//! key), a few C calls the logic makes, and C-only logging.
 
 use kernel::ffi::{c_char, c_int, c_ulong, c_void};
+use kernel::static_key::StaticKeyFalse;
 use kernel::str::{CStr, CStrExt};
 use kernel::task::Task;
 
 extern "C" {
-    fn klp_rs_debug_transition(what: c_int, name: *const c_char, target: c_int);
+    fn klp_rs_debug_transition(name: *const c_char, what: *const c_char);
     // The task as `void *`: bindgen's `task_struct` is not FFI-safe.
-    fn klp_try_switch_task(task: *mut c_void, ret: c_int, old_name: *const c_char);
-    fn klp_rs_set_sched_try_switch(enable: bool);
-    #[cfg(CONFIG_PROVE_LOCKING)]
-    fn klp_rs_assert_preemption_disabled();
+    fn klp_try_switch_task(
+        task: *mut c_void,
+        ret: c_int,
+        why: *const c_char,
+        old_name: *const c_char,
+    );
     fn klp_rs_stack_entries(len: *mut u32) -> *mut c_ulong;
+    /// `DEFINE_STATIC_KEY_FALSE(klp_sched_try_switch_key)` in `shim.c`.
+    static klp_sched_try_switch_key: StaticKeyFalse;
 }
 
-/// The transition's debug lines, worded as upstream's (`enum klp_rs_debug`
-/// in shim.c).
+/// The transition's debug lines, worded as upstream's.
 #[derive(Clone, Copy)]
-#[repr(i32)]
 pub(crate) enum Debug {
-    Init = 0,
-    Complete = 1,
-    Cancel = 2,
-    Reverse = 3,
+    Init,
+    Complete,
+    Cancel,
+    Reverse,
 }
 
 /// One of upstream's transition debug lines for patch `name` (off unless
 /// dynamic debug enables them).
 pub(crate) fn debug_transition(what: Debug, name: &CStr, target: i32) {
-    // SAFETY: any `what`, a NUL-terminated name that outlives the call.
-    unsafe { klp_rs_debug_transition(what as c_int, name.as_char_ptr(), target) };
+    let patching = target == kernel::livepatch::patch_state::PATCHED;
+    let line = match (what, patching) {
+        (Debug::Init, true) => c"initializing patching transition",
+        (Debug::Init, false) => c"initializing unpatching transition",
+        (Debug::Complete, true) => c"completing patching transition",
+        (Debug::Complete, false) => c"completing unpatching transition",
+        (Debug::Cancel, _) => c"canceling patching transition, going to unpatch",
+        (Debug::Reverse, true) => c"reversing transition from patching to unpatching",
+        (Debug::Reverse, false) => c"reversing transition from unpatching to patching",
+    };
+    // SAFETY: two NUL-terminated strings that outlive the call.
+    unsafe { klp_rs_debug_transition(name.as_char_ptr(), line.as_char_ptr()) };
 }
 
 /// Upstream's debug line on why `task` could not switch: `ret` is
 /// `-EBUSY`, `-EINVAL` or `-EADDRINUSE` (with the busy function's name).
 pub(crate) fn debug_try_switch(task: &Task, ret: c_int, busy: Option<&CStr>) {
-    let name = busy.map_or(core::ptr::null(), CStr::as_char_ptr);
-    // SAFETY: the task is alive for `&task`; the name is NULL or
-    // NUL-terminated and outlives the call.
-    unsafe { klp_try_switch_task(task.as_ptr().cast(), ret, name) };
+    use kernel::error::code::{EADDRINUSE, EBUSY, EINVAL};
+    let why = match ret {
+        r if r == EBUSY.to_errno() => c"is running".as_char_ptr(),
+        r if r == EINVAL.to_errno() => c"has an unreliable stack".as_char_ptr(),
+        r if r == EADDRINUSE.to_errno() => c"is sleeping on function ".as_char_ptr(),
+        _ => core::ptr::null(),
+    };
+    let name = busy.unwrap_or(c"");
+    // SAFETY: the task is alive for `&task`; `why` is NULL or, like the
+    // name, NUL-terminated and outlives the call.
+    unsafe { klp_try_switch_task(task.as_ptr().cast(), ret, why, name.as_char_ptr()) };
 }
 
 /// Lets the scheduler try to switch tasks that sleep (`cond_resched()`):
 /// flips `klp_sched_try_switch_key`. May sleep.
 pub(crate) fn set_sched_try_switch(enable: bool) {
-    kernel::task::might_sleep();
-    // SAFETY: flips a static key, from process context (checked above).
-    unsafe { klp_rs_set_sched_try_switch(enable) };
+    // SAFETY: a C static, initialised at compile time, that lives forever.
+    let key = unsafe { &klp_sched_try_switch_key };
+    if enable {
+        key.enable();
+    } else {
+        key.disable();
+    }
 }
 
 /// Lockdep's check that preemption is off (a no-op without lockdep).
 #[inline(always)]
 pub(crate) fn assert_preemption_disabled() {
     // SAFETY: only reads lockdep's state for this CPU.
-    #[cfg(CONFIG_PROVE_LOCKING)]
-    unsafe {
-        klp_rs_assert_preemption_disabled()
-    };
+    unsafe { kernel::bindings::lockdep_assert_preemption_disabled() };
 }
 
 /// Preemption disabled (`preempt_disable_notrace()`) until dropped: the
@@ -76,14 +97,18 @@ impl PreemptDisabled {
     }
 
     /// This CPU's stack trace buffer, for as long as preemption stays off.
-    pub(crate) fn stack_entries(&mut self) -> &mut [c_ulong] {
+    ///
+    /// # Safety
+    ///
+    /// No other borrow of this CPU's buffer is live: the transition's stack
+    /// checks, its only users, do not nest.
+    pub(crate) unsafe fn stack_entries(&mut self) -> &mut [c_ulong] {
         let mut len = 0;
         // SAFETY: `len` is valid for writes.
         let entries = unsafe { klp_rs_stack_entries(&mut len) };
         // SAFETY: this CPU's buffer of `len` entries: with preemption off
         // (for the borrow of `self`) no other task uses it on this CPU, and
-        // interrupts never do; the transition's stack checks, its only
-        // users, do not nest, and each holds its own `PreemptDisabled`.
+        // interrupts never do; no other borrow is live (our contract).
         unsafe { core::slice::from_raw_parts_mut(entries, len as usize) }
     }
 }
@@ -127,9 +152,14 @@ impl ShadowCtor {
 
     /// Runs the constructor on the new variable `new_data` of `obj`; 0
     /// without one.
-    pub(crate) fn call(&self, obj: *mut c_void, new_data: *mut c_void) -> c_int {
+    ///
+    /// # Safety
+    ///
+    /// `new_data` is the zeroed data of a new variable of `obj`, not yet
+    /// visible to anyone else.
+    pub(crate) unsafe fn call(&self, obj: *mut c_void, new_data: *mut c_void) -> c_int {
         match self.f {
-            // SAFETY: (type invariant).
+            // SAFETY: (type invariant, and our contract).
             Some(f) => unsafe { f(obj, new_data, self.data) },
             None => 0,
         }
@@ -156,9 +186,13 @@ impl ShadowDtor {
 
     /// Runs the destructor, if any, on `data`, the data of `obj`'s variable
     /// being freed.
-    pub(crate) fn call(&self, obj: *mut c_void, data: *mut c_void) {
+    ///
+    /// # Safety
+    ///
+    /// `data` is the data of `obj`'s variable, unlinked and being freed.
+    pub(crate) unsafe fn call(&self, obj: *mut c_void, data: *mut c_void) {
         if let Some(f) = self.0 {
-            // SAFETY: (type invariant).
+            // SAFETY: (type invariant, and our contract).
             unsafe { f(obj, data) }
         }
     }

@@ -8,11 +8,11 @@ use kernel::ffi::c_ulong;
 
 use crate::lock::Locked;
 use crate::state_rules::{patch_compatible, previous_state, StateVersion};
-use crate::structs::{installed_patches, Patch, State};
+use crate::structs::{installed_patches, PatchDecl, State};
 use crate::transition::transition_patch;
 
 /// The state with `id` of `patch` (`klp_get_state()`).
-pub(crate) fn get_state(patch: &Patch, id: c_ulong) -> Option<&State> {
+pub(crate) fn get_state(patch: &PatchDecl, id: c_ulong) -> Option<&State> {
     patch.find_state(id).map(|(_, state)| state)
 }
 
@@ -34,7 +34,7 @@ pub(crate) fn get_prev_state(locked: &Locked, id: c_ulong) -> Option<&State> {
 /// Whether `patch` can be enabled on top of the states of every installed
 /// patch: upstream's `klp_is_patch_compatible()`, which `klp_enable_patch()`
 /// asks before installing it.
-pub(crate) fn is_patch_compatible(locked: &Locked, patch: &Patch) -> bool {
+pub(crate) fn is_patch_compatible(locked: &Locked, patch: &PatchDecl) -> bool {
     let mut installed =
         installed_patches(locked).flat_map(|old| old.states().map(|(state, _)| state));
     // Through `dyn`: the fully monomorphised iterator chain gets a symbol

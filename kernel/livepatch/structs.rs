@@ -13,13 +13,14 @@
 //! point (`crate::exports`), and never frees what it holds: freeing happens
 //! here, on the last kobject put.
 
-use core::marker::PhantomData;
 use core::ptr::{addr_of_mut, null_mut};
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed as CoreRelaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 
 use kernel::bindings;
 use kernel::error::{to_result, Result};
 use kernel::ffi::{c_ulong, c_void};
+use kernel::interop::list::{CList, CListIter};
 use kernel::prelude::*;
 use kernel::str::{CStr, CStrExt, CString};
 use kernel::types::Opaque;
@@ -76,56 +77,10 @@ unsafe fn list_del_init(entry: *mut bindings::list_head) {
     }
 }
 
-/// Walks a C `list_head` whose entries are the member at `offset` of a `T`
-/// (one of the `repr(transparent)` views below). An entry's successor is
-/// read before the entry is yielded, so the caller may unlink the entry it
-/// was given.
-///
-/// # Invariants
-///
-/// `head` heads such a list, which changes only through the holder of the
-/// borrow `'a` stands for; its entries live for `'a`.
-pub(crate) struct ListIter<'a, T> {
-    head: *mut bindings::list_head,
-    pos: *mut bindings::list_head,
-    offset: usize,
-    _entries: PhantomData<&'a T>,
-}
-
-impl<'a, T> ListIter<'a, T> {
-    /// # Safety
-    ///
-    /// `head` is a valid list head whose entries are such members of `T`s,
-    /// and both meet the type invariant for `'a`.
-    unsafe fn new(head: *mut bindings::list_head, offset: usize) -> Self {
-        // SAFETY: valid head (caller's contract).
-        let pos = unsafe { (*head).next };
-        ListIter {
-            head,
-            pos,
-            offset,
-            _entries: PhantomData,
-        }
-    }
-}
-
-impl<'a, T> Iterator for ListIter<'a, T> {
-    type Item = &'a T;
-
-    fn next(&mut self) -> Option<&'a T> {
-        if self.pos == self.head {
-            return None;
-        }
-        // SAFETY: `pos` is an entry, the member at `offset` of a `T` that
-        // lives for `'a`; its `next` is valid for the same reason (type
-        // invariant).
-        unsafe {
-            let entry = &*self.pos.byte_sub(self.offset).cast::<T>();
-            self.pos = (*self.pos).next;
-            Some(entry)
-        }
-    }
-}
+/// Where the list links sit in the structures, for [`CList`].
+const PATCH_LIST: usize = core::mem::offset_of!(bindings::klp_patch, list);
+const OBJECT_NODE: usize = core::mem::offset_of!(bindings::klp_object, node);
+const FUNC_NODE: usize = core::mem::offset_of!(bindings::klp_func, node);
 
 /// A patch a livepatch module handed to `klp_enable_patch()`.
 ///
@@ -151,230 +106,70 @@ pub(crate) struct Func(Opaque<bindings::klp_func>);
 #[repr(transparent)]
 pub(crate) struct State(Opaque<bindings::klp_state>);
 
-/// Two views are the same when they wrap the same C structure.
-macro_rules! identity_eq {
-    ($($t:ty),*) => {$(
-        impl PartialEq for $t {
-            fn eq(&self, other: &Self) -> bool {
-                core::ptr::eq(self, other)
-            }
-        }
-        impl Eq for $t {}
-    )*};
-}
-identity_eq!(Patch, Object, Func);
-
-/// The installed patches, in install order: the list `klp_mutex` guards.
-pub(crate) fn installed_patches(locked: &Locked) -> Patches<'_> {
-    // SAFETY: the list's entries are the `list` members of installed
-    // patches, all set up by `init_early` and kept until they are taken off
-    // it under the lock `locked` proves held.
-    Patches(unsafe {
-        ListIter::new(
-            locked.patch_list(),
-            core::mem::offset_of!(bindings::klp_patch, list),
-        )
-    })
-}
-
-/// Iterator over the installed patches (a named type: the symbols of
-/// closure-based iterator chains grow past what kallsyms takes).
-pub(crate) struct Patches<'a>(ListIter<'a, Patch>);
-
-impl<'a> Iterator for Patches<'a> {
-    type Item = &'a Patch;
-
-    fn next(&mut self) -> Option<&'a Patch> {
-        self.0.next()
-    }
-}
-
-/// Iterator over a patch's objects.
-pub(crate) type Objects<'a> = ListIter<'a, Object>;
-
-/// Iterator over an object's functions.
-pub(crate) type Funcs<'a> = ListIter<'a, Func>;
-
-/// A patch handed to `klp_enable_patch()`, not yet set up: only its
-/// module's static arrays can be read.
+/// What a livepatch module declared in its `klp_patch`: the fields it sets
+/// and its static arrays, readable before the core set anything up. Every
+/// [`Patch`] is one too (through `Deref`).
 ///
 /// # Invariants
 ///
-/// Wraps a valid `struct klp_patch` of the calling module, with `mod` and
-/// `objs` set, whose core-owned members no one has initialised yet.
-pub(crate) struct NewPatch<'a>(&'a Patch);
+/// A `&'a PatchDecl` wraps a `struct klp_patch` valid for `'a` with `mod`
+/// and `objs` set; through it only what the module wrote is read.
+#[repr(transparent)]
+pub(crate) struct PatchDecl(Opaque<bindings::klp_patch>);
 
-impl<'a> NewPatch<'a> {
-    /// # Safety
-    ///
-    /// `patch` is a livepatch module's patch, handed in once, from the
-    /// module's init, and valid for `'a` (what `livepatch.h` asks of a
-    /// caller of `klp_enable_patch()`).
-    pub(crate) unsafe fn from_raw(patch: *mut bindings::klp_patch) -> Option<Self> {
-        if patch.is_null() {
-            return None;
-        }
-        // SAFETY: valid (caller's contract); only read here.
-        let has_parts = unsafe { !(*patch).mod_.is_null() && !(*patch).objs.is_null() };
-        // SAFETY: valid for `'a`; the view is only used through `NewPatch`
-        // until `init_early` sets up what the `Patch` invariants ask.
-        has_parts.then(|| NewPatch(unsafe { &*patch.cast::<Patch>() }))
-    }
+/// An entry of a patch's static `objs` array; same invariants.
+#[repr(transparent)]
+pub(crate) struct ObjectDecl(Opaque<bindings::klp_object>);
 
-    /// The module's static view, for the checks before setting up.
-    pub(crate) fn get(&self) -> &'a Patch {
-        self.0
-    }
+/// An entry of an object's static `funcs` array (or a nop); same
+/// invariants.
+#[repr(transparent)]
+pub(crate) struct FuncDecl(Opaque<bindings::klp_func>);
 
-    /// Takes a reference to the patch's module, so it stays while the
-    /// patch is installed; [`Patch::put_module`] gives it back. False if
-    /// the module is already going.
-    pub(crate) fn get_module(&self) -> bool {
-        // SAFETY: the module is calling us from its init (type invariant),
-        // so it is live, in `MODULE_STATE_COMING`, for the whole call.
-        unsafe { self.0.module().try_get() }
-    }
+/// A set-up view is also a declaration.
+macro_rules! deref_to_decl {
+    ($($t:ty => $d:ty),*) => {$(
+        impl core::ops::Deref for $t {
+            type Target = $d;
 
-    /// Initialises the lists, kobjects, free work and completion of the
-    /// patch and of everything in its static arrays, and resets the flags
-    /// the core keeps in them (`klp_init_patch_early()`). `W` runs when the
-    /// patch's free work is queued.
-    pub(crate) fn init_early<W: FreeWork>(self) -> &'a Patch {
-        let patch = self.0;
-        let p = patch.as_ptr();
-        // SAFETY: fresh (type invariant): no one else knows these members;
-        // the work function, its name and the lockdep key are static.
-        unsafe {
-            list_init(addr_of_mut!((*p).list));
-            list_init(addr_of_mut!((*p).obj_list));
-            kobject::init_kobject(addr_of_mut!((*p).kobj), &kobject::PATCH_KTYPE);
-            bindings::init_work_with_key(
-                addr_of_mut!((*p).free_work),
-                Some(free_work_trampoline::<W>),
-                false,
-                c"klp_free_patch_work".as_char_ptr(),
-                kernel::static_lock_class!().as_ptr(),
-            );
-            bindings::init_completion(addr_of_mut!((*p).finish));
-            (*p).enabled = false;
-            (*p).forced = false;
-        }
-        for obj in patch.static_objects() {
-            // SAFETY: an element of the fresh patch's array, as fresh.
-            unsafe { obj.init_early(patch) };
-            for func in obj.static_funcs() {
-                // SAFETY: as above.
-                unsafe { func.init_early(obj) };
+            #[inline(always)]
+            fn deref(&self) -> &$d {
+                // SAFETY: both are transparent over the same C structure,
+                // and a set-up one was declared by its module (or made by
+                // the core with the same fields).
+                unsafe { &*core::ptr::from_ref(self).cast::<$d>() }
             }
         }
-        patch
-    }
+    )*};
 }
+deref_to_decl!(Patch => PatchDecl, Object => ObjectDecl, Func => FuncDecl);
 
-/// What a patch's free work does, given the patch.
-pub(crate) trait FreeWork {
-    /// The last use of the patch; returns whether to give back the module
-    /// reference [`NewPatch::get_module`] took, which the trampoline does
-    /// once the patch (which may live in that module) is no longer borrowed.
-    fn run(patch: &Patch) -> bool;
-}
-
-/// The `free_work` of a patch set up by `init_early::<W>`.
-///
-/// # Safety
-///
-/// Called by the workqueue with the `free_work` member of such a patch,
-/// which stays valid until its module reference is given back below.
-unsafe extern "C" fn free_work_trampoline<W: FreeWork>(work: *mut bindings::work_struct) {
-    let offset = core::mem::offset_of!(bindings::klp_patch, free_work);
-    // SAFETY: stepping back from the member gives its patch (caller's
-    // contract), set up by `init_early`; it stays valid while its module
-    // does, which our reference keeps until the end.
-    let patch = unsafe { &*work.byte_sub(offset).cast::<Patch>() };
-    let module = patch.module();
-    if W::run(patch) {
-        // SAFETY: the reference `get_module` took for this patch, whose free
-        // work runs once; `patch` is not used any more.
-        unsafe { module.put() };
-    }
-}
-
-impl Patch {
+impl PatchDecl {
     pub(crate) fn as_ptr(&self) -> *mut bindings::klp_patch {
         self.0.get()
     }
 
-    /// The installed patch behind a C pointer, such as the transition
-    /// patch.
-    ///
-    /// # Safety
-    ///
-    /// `patch` is NULL, or meets the type invariants for `'a`.
-    pub(crate) unsafe fn from_raw<'a>(patch: *mut bindings::klp_patch) -> Option<&'a Self> {
-        // SAFETY: (caller's contract).
-        unsafe { patch.cast::<Patch>().as_ref() }
-    }
-
-    pub(crate) fn objects(&self) -> Objects<'_> {
-        // SAFETY: set up by `init_early`; the entries are the `node` members
-        // of the patch's objects, which live as long as it (invariants).
-        unsafe {
-            ListIter::new(
-                addr_of_mut!((*self.as_ptr()).obj_list),
-                core::mem::offset_of!(bindings::klp_object, node),
-            )
-        }
-    }
-
-    pub(crate) fn funcs(&self) -> impl Iterator<Item = &Func> {
-        self.objects().flat_map(Object::funcs)
-    }
-
     /// The livepatch module's name, for log lines.
     pub(crate) fn name(&self) -> &CStr {
-        // SAFETY: `mod` was checked set when the patch came in, and its
-        // module outlives the patch.
+        // SAFETY: `mod` is set (invariant), and the module outlives its
+        // patch.
         unsafe { kernel::loaded_module::LoadedModule::from_raw((*self.as_ptr()).mod_) }.name()
     }
-
     /// The livepatch module the patch belongs to.
     pub(crate) fn module(&self) -> ModRef {
         // SAFETY: as in `name`.
         unsafe { ModRef::from_raw((*self.as_ptr()).mod_).unwrap_unchecked() }
     }
-
-    pub(crate) fn enabled(&self) -> bool {
-        // SAFETY: valid (invariant); written under `klp_mutex`.
-        unsafe { (*self.as_ptr()).enabled }
-    }
-
-    pub(crate) fn set_enabled(&self, _locked: &Locked, enabled: bool) {
-        // SAFETY: valid (invariant); written under `klp_mutex`, which the
-        // caller holds.
-        unsafe { (*self.as_ptr()).enabled = enabled };
-    }
-
     pub(crate) fn replace(&self) -> bool {
         // SAFETY: valid (invariant); set by the module, never changed.
         unsafe { (*self.as_ptr()).replace }
     }
-
-    pub(crate) fn forced(&self) -> bool {
-        // SAFETY: valid (invariant); written under `klp_mutex`.
-        unsafe { (*self.as_ptr()).forced }
-    }
-
-    pub(crate) fn set_forced(&self, _locked: &Locked) {
-        // SAFETY: as in `set_enabled`.
-        unsafe { (*self.as_ptr()).forced = true };
-    }
-
     /// The objects of the module's static `objs` array (ended by an entry
     /// with neither `funcs` nor `name`, as upstream's
     /// `klp_for_each_object_static`), as opposed to [`Patch::objects`], the
     /// list the core builds from them plus the dynamic ones. An object
-    /// without `funcs` is yielded: [`Object::has_funcs`] tells.
-    pub(crate) fn static_objects(&self) -> impl Iterator<Item = &Object> {
+    /// without `funcs` is yielded: [`ObjectDecl::has_funcs`] tells.
+    pub(crate) fn static_objects(&self) -> impl Iterator<Item = &ObjectDecl> {
         // SAFETY: valid (invariant).
         let mut cur = unsafe { (*self.as_ptr()).objs };
         core::iter::from_fn(move || {
@@ -388,10 +183,9 @@ impl Patch {
             // SAFETY: `obj` is not the end marker, so the next entry exists.
             cur = unsafe { cur.add(1) };
             // SAFETY: an element of the patch's array lives as long as it.
-            Some(unsafe { &*obj.cast::<Object>() })
+            Some(unsafe { &*obj.cast::<ObjectDecl>() })
         })
     }
-
     /// The states the patch carries (`states`: NULL or an array ended by an
     /// entry whose id is 0, as `livepatch.h` requires).
     pub(crate) fn states(&self) -> impl Iterator<Item = (StateVersion, &State)> {
@@ -418,31 +212,454 @@ impl Patch {
             Some((version, found))
         })
     }
-
     /// Looks `id` up among the patch's states.
     pub(crate) fn find_state(&self, id: c_ulong) -> Option<(StateVersion, &State)> {
         self.states().find(|(state, _)| state.id == id as u64)
     }
+}
 
-    /// Puts the patch on the installed list.
-    pub(crate) fn install(&self, locked: &Locked) {
-        // SAFETY: the list `klp_mutex` guards, and the patch's link, on no
-        // list since `init_early` (a patch is installed once).
-        unsafe { list_add_tail(addr_of_mut!((*self.as_ptr()).list), locked.patch_list()) };
+impl ObjectDecl {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::klp_object {
+        self.0.get()
     }
 
-    /// Takes the patch off the installed list, if it is on it.
-    pub(crate) fn uninstall(&self, _locked: &Locked) {
+    /// The set-up object this entry is.
+    ///
+    /// # Safety
+    ///
+    /// The entry's patch went through [`NewPatch::init_early`].
+    unsafe fn set_up(&self) -> &Object {
+        // SAFETY: transparent over the same structure; set up (caller's
+        // contract).
+        unsafe { &*core::ptr::from_ref(self).cast::<Object>() }
+    }
+
+    /// The module name, or `None` for vmlinux.
+    pub(crate) fn name(&self) -> Option<&CStr> {
+        // SAFETY: valid (invariant); a set name is a NUL-terminated string
+        // in the livepatch module (or the dynamic object's copy), which
+        // lives as long as the object.
+        unsafe {
+            let name = (*self.as_ptr()).name;
+            (!name.is_null()).then(|| CStr::from_char_ptr(name))
+        }
+    }
+    /// `klp_is_module()`.
+    pub(crate) fn is_module(&self) -> bool {
+        self.name().is_some()
+    }
+    /// The name as sysfs and the log lines show it.
+    pub(crate) fn display_name(&self) -> &CStr {
+        self.name().unwrap_or(c"vmlinux")
+    }
+    /// Whether `other` names the same object (vmlinux, or the same module).
+    pub(crate) fn same_object(&self, other: &ObjectDecl) -> bool {
+        self.name() == other.name()
+    }
+    /// Whether the object has a static `funcs` array (a module's object
+    /// without one is refused).
+    pub(crate) fn has_funcs(&self) -> bool {
+        // SAFETY: valid (invariant).
+        unsafe { !(*self.as_ptr()).funcs.is_null() }
+    }
+    /// The functions of the module's static `funcs` array, which ends with
+    /// an entry that has neither `old_name`, `new_func` nor `old_sympos`.
+    pub(crate) fn static_funcs(&self) -> impl Iterator<Item = &FuncDecl> {
+        // SAFETY: valid (invariant).
+        let mut cur = unsafe { (*self.as_ptr()).funcs };
+        core::iter::from_fn(move || {
+            if cur.is_null() {
+                return None;
+            }
+            // SAFETY: `cur` is within the module's array, not past its end
+            // marker: we stop at it.
+            let end = unsafe {
+                (*cur).old_name.is_null() && (*cur).new_func.is_null() && (*cur).old_sympos == 0
+            };
+            if end {
+                return None;
+            }
+            let func = cur;
+            // SAFETY: `func` is not the end marker, so the next entry exists.
+            cur = unsafe { cur.add(1) };
+            // SAFETY: an element of the object's array lives as long as it.
+            Some(unsafe { &*func.cast::<FuncDecl>() })
+        })
+    }
+}
+
+impl FuncDecl {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::klp_func {
+        self.0.get()
+    }
+
+    /// The set-up function this entry is.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ObjectDecl::set_up`].
+    unsafe fn set_up(&self) -> &Func {
+        // SAFETY: as in `ObjectDecl::set_up`.
+        unsafe { &*core::ptr::from_ref(self).cast::<Func>() }
+    }
+
+    pub(crate) fn new_func(&self) -> usize {
+        // SAFETY: valid (invariant); set by the module.
+        unsafe { (*self.as_ptr()).new_func as usize }
+    }
+    /// `old_name`, which a module may have left NULL (refused on enable).
+    pub(crate) fn old_name_checked(&self) -> Option<&CStr> {
+        // SAFETY: valid (invariant); a set name is NUL-terminated and lives
+        // in the module with the patch (or in the nop).
+        unsafe {
+            let name = (*self.as_ptr()).old_name;
+            (!name.is_null()).then(|| CStr::from_char_ptr(name))
+        }
+    }
+    /// The name of the patched function. `klp_enable_patch()` refuses a
+    /// function without one (and a nop copies its name), so an empty name
+    /// only shows up in the refusal path's own messages.
+    pub(crate) fn old_name(&self) -> &CStr {
+        self.old_name_checked().unwrap_or(c"")
+    }
+    pub(crate) fn old_sympos(&self) -> u64 {
+        // SAFETY: valid (invariant); set by the module.
+        unsafe { (*self.as_ptr()).old_sympos as u64 }
+    }
+    /// The position as the sysfs name shows it: 0 ("unique") is the first.
+    pub(crate) fn shown_sympos(&self) -> u64 {
+        self.old_sympos().max(1)
+    }
+    /// Whether `other` names the same symbol: the same name and position,
+    /// where positions 0 and 1 both mean the first (`klp_find_func()`).
+    pub(crate) fn same_symbol(&self, other: &FuncDecl) -> bool {
+        self.old_name_checked() == other.old_name_checked()
+            && self.shown_sympos() == other.shown_sympos()
+    }
+}
+
+/// Two views are the same when they wrap the same C structure.
+macro_rules! identity_eq {
+    ($($t:ty),*) => {$(
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                core::ptr::eq(self, other)
+            }
+        }
+        impl Eq for $t {}
+    )*};
+}
+identity_eq!(Patch, Object, Func);
+
+/// The installed patches, in install order: the list `klp_mutex` guards.
+pub(crate) fn installed_patches(locked: &Locked) -> Patches<'_> {
+    // SAFETY: the list's entries are the `list` members of installed
+    // patches, all set up by `init_early` and kept until they are taken off
+    // it under the lock `locked` proves held.
+    Patches(unsafe { CList::<Patch, PATCH_LIST>::from_raw(locked.patch_list()) }.iter())
+}
+
+/// Iterator over the installed patches (a named type: the symbols of
+/// closure-based iterator chains grow past what kallsyms takes).
+pub(crate) struct Patches<'a>(CListIter<'a, Patch, PATCH_LIST>);
+
+impl<'a> Iterator for Patches<'a> {
+    type Item = &'a Patch;
+
+    fn next(&mut self) -> Option<&'a Patch> {
+        self.0.next()
+    }
+}
+
+/// Iterator over a patch's objects.
+pub(crate) type Objects<'a> = CListIter<'a, Object, OBJECT_NODE>;
+
+/// Iterator over an object's functions.
+pub(crate) type Funcs<'a> = CListIter<'a, Func, FUNC_NODE>;
+
+/// A patch handed to `klp_enable_patch()`, not yet set up: only what its
+/// module declared can be read.
+///
+/// # Invariants
+///
+/// Wraps a valid `struct klp_patch` of the calling module, with `mod` and
+/// `objs` set, whose core-owned members no one has initialised yet, handed
+/// in from the module's init.
+pub(crate) struct NewPatch<'a>(&'a PatchDecl);
+
+impl<'a> NewPatch<'a> {
+    /// # Safety
+    ///
+    /// `patch` is a livepatch module's patch, handed in once, from the
+    /// module's init, and valid for `'a` (what `livepatch.h` asks of a
+    /// caller of `klp_enable_patch()`).
+    pub(crate) unsafe fn from_raw(patch: *mut bindings::klp_patch) -> Option<Self> {
+        if patch.is_null() {
+            return None;
+        }
+        // SAFETY: valid (caller's contract); only read here.
+        let has_parts = unsafe { !(*patch).mod_.is_null() && !(*patch).objs.is_null() };
+        // SAFETY: valid for `'a`, with `mod` and `objs` set, as just checked.
+        has_parts.then(|| NewPatch(unsafe { &*patch.cast::<PatchDecl>() }))
+    }
+
+    /// What the module declared, for the checks before setting up.
+    pub(crate) fn decl(&self) -> &'a PatchDecl {
+        self.0
+    }
+
+    /// Takes a reference to the patch's module, so it stays while the
+    /// patch is installed; `None` if the module is already going.
+    pub(crate) fn get_module(&self) -> Option<PatchModuleRef> {
+        // SAFETY: the module is calling us from its init (type invariant),
+        // so it is live, in `MODULE_STATE_COMING`, for the whole call.
+        unsafe { self.0.module().try_get() }.then_some(PatchModuleRef(self.0.module()))
+    }
+
+    /// Initialises the lists, kobjects, free work and completion of the
+    /// patch and of everything in its static arrays, and resets the flags
+    /// the core keeps in them (`klp_init_patch_early()`). `W` runs when the
+    /// patch's free work is queued.
+    pub(crate) fn init_early<W: FreeWork>(self) -> FreshPatch<'a> {
+        let p = self.0.as_ptr();
+        // SAFETY: fresh (type invariant): no one else knows these members;
+        // the work function, its name and the lockdep key are static.
+        unsafe {
+            list_init(addr_of_mut!((*p).list));
+            list_init(addr_of_mut!((*p).obj_list));
+            kobject::init_kobject(addr_of_mut!((*p).kobj), &kobject::PATCH_KTYPE);
+            bindings::init_work_with_key(
+                addr_of_mut!((*p).free_work),
+                Some(free_work_trampoline::<W>),
+                false,
+                c"klp_free_patch_work".as_char_ptr(),
+                kernel::static_lock_class!().as_ptr(),
+            );
+            bindings::init_completion(addr_of_mut!((*p).finish));
+            (*p).enabled = false;
+            (*p).forced = false;
+        }
+        // SAFETY: its lists, kobject, work and completion are set up now.
+        let patch = unsafe { &*p.cast::<Patch>() };
+        for obj in self.0.static_objects() {
+            // SAFETY: an element of the fresh patch's array, as fresh; set
+            // up by the call.
+            let obj = unsafe {
+                obj.set_up().init_early(patch);
+                obj.set_up()
+            };
+            for func in obj.static_funcs() {
+                // SAFETY: as above.
+                unsafe { func.set_up().init_early(obj) };
+            }
+        }
+        FreshPatch(patch)
+    }
+}
+
+/// The module reference [`NewPatch::get_module`] took for a patch being
+/// enabled. Once the patch is installed the patch's free work owns it
+/// ([`PatchModuleRef::hand_to_patch`]); if enabling fails first, it is put
+/// back ([`PatchModuleRef::put`]).
+pub(crate) struct PatchModuleRef(ModRef);
+
+impl PatchModuleRef {
+    /// The patch's free work will give the reference back.
+    pub(crate) fn hand_to_patch(self) {
+        core::mem::forget(self);
+    }
+
+    /// Gives the reference back on a failed `klp_enable_patch()`.
+    pub(crate) fn put(self) {
+        let module = self.0;
+        core::mem::forget(self);
+        // SAFETY: the reference `get_module` took, given back once (this
+        // consumes it); we run in the module's init, so the module (and the
+        // patch in it) stays while we return.
+        unsafe { module.put() };
+    }
+}
+
+impl Drop for PatchModuleRef {
+    fn drop(&mut self) {
+        // Every path hands it on or puts it: a drop would leak a reference.
+        crate::warn_on_once!(true);
+    }
+}
+
+/// A patch set up by [`NewPatch::init_early`], not installed yet: it is
+/// installed once, or freed.
+pub(crate) struct FreshPatch<'a>(&'a Patch);
+
+impl<'a> FreshPatch<'a> {
+    pub(crate) fn patch(&self) -> &'a Patch {
+        self.0
+    }
+
+    /// Puts the patch on the installed list.
+    pub(crate) fn install(self, locked: &Locked) {
+        // SAFETY: the list `klp_mutex` guards, which `locked` holds, and the
+        // patch's link, on no list since `init_early` (a `FreshPatch` is
+        // consumed by installing it).
+        unsafe { list_add_tail(addr_of_mut!((*self.0.as_ptr()).list), locked.patch_list()) };
+    }
+
+    /// Gives up on a patch that was never installed, to free it.
+    pub(crate) fn abandon(self) -> Retiring<'a> {
+        Retiring(self.0)
+    }
+}
+
+/// A patch being freed: off the installed list (or never on it). Made once
+/// per patch, it is consumed by queueing the free work or by the last put
+/// of the patch's kobject, so neither happens twice.
+pub(crate) struct Retiring<'a>(&'a Patch);
+
+impl<'a> Retiring<'a> {
+    /// Unlinks the functions and objects of the patch and drops the core's
+    /// kobject reference to each (`__klp_free_objects()`); the last put
+    /// frees what the core made.
+    pub(crate) fn release_objects(&self, locked: &Locked) {
+        // SAFETY: the patch is being freed: nothing will use its objects
+        // or functions again.
+        unsafe { self.0.release_objects(locked, false) };
+    }
+
+    /// `schedule_work(&patch->free_work)`: the work then does the rest.
+    pub(crate) fn queue_free_work(self, _locked: &Locked) {
+        // SAFETY: initialised by `init_early`; a patch has one `Retiring`,
+        // consumed here, so the work item is idle.
+        unsafe {
+            bindings::queue_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as kernel::ffi::c_int,
+                bindings::system_percpu_wq,
+                addr_of_mut!((*self.0.as_ptr()).free_work),
+            )
+        };
+    }
+
+    /// Drops the core's reference to the patch's kobject and waits until
+    /// its release ran, that is until no sysfs callback uses the patch.
+    /// Must not hold `klp_mutex` (the callbacks take it). Returns whether
+    /// the patch was forced, in which case its module must stay.
+    pub(crate) fn put_kobject_and_wait(self) -> bool {
+        let p = self.0.as_ptr();
+        // SAFETY: the core's reference, taken by `init_early`, put once
+        // (this consumes the patch's one `Retiring`); the release signals the
+        // completion.
+        unsafe {
+            kobject::put(addr_of_mut!((*p).kobj));
+            bindings::wait_for_completion(addr_of_mut!((*p).finish));
+        }
+        self.0.forced()
+    }
+}
+
+/// What a patch's free work does, given the patch.
+pub(crate) trait FreeWork {
+    /// The last use of the patch; returns whether to give back the module
+    /// reference [`NewPatch::get_module`] took, which the trampoline does
+    /// once the patch (which may live in that module) is no longer borrowed.
+    fn run(patch: Retiring<'_>) -> bool;
+}
+
+/// The `free_work` of a patch set up by `init_early::<W>`.
+///
+/// # Safety
+///
+/// Called by the workqueue with the `free_work` member of such a patch,
+/// which stays valid until its module reference is given back below.
+unsafe extern "C" fn free_work_trampoline<W: FreeWork>(work: *mut bindings::work_struct) {
+    let offset = core::mem::offset_of!(bindings::klp_patch, free_work);
+    // SAFETY: stepping back from the member gives its patch (caller's
+    // contract), set up by `init_early`; it stays valid while its module
+    // does, which our reference keeps until the end.
+    let patch = unsafe { &*work.byte_sub(offset).cast::<Patch>() };
+    let module = patch.module();
+    // The free work is queued only by `Retiring::queue_free_work`, which
+    // consumed the patch's one `Retiring`: hand it on.
+    if W::run(Retiring(patch)) {
+        // SAFETY: the reference `get_module` took for this patch, whose free
+        // work runs once; `patch` is not used any more.
+        unsafe { module.put() };
+    }
+}
+
+impl Patch {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::klp_patch {
+        self.0.get()
+    }
+
+    /// The installed patch behind a C pointer, such as the transition
+    /// patch.
+    ///
+    /// # Safety
+    ///
+    /// `patch` is NULL, or meets the type invariants for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(patch: *mut bindings::klp_patch) -> Option<&'a Self> {
+        // SAFETY: (caller's contract).
+        unsafe { patch.cast::<Patch>().as_ref() }
+    }
+
+    pub(crate) fn objects(&self) -> Objects<'_> {
+        // SAFETY: set up by `init_early`; the entries are the `node` members
+        // of the patch's objects, which live as long as it (invariants); the
+        // list changes only under `klp_mutex`, by the iterating thread.
+        unsafe { CList::<Object, OBJECT_NODE>::from_raw(addr_of_mut!((*self.as_ptr()).obj_list)) }
+            .iter()
+    }
+
+    pub(crate) fn funcs(&self) -> impl Iterator<Item = &Func> {
+        self.objects().flat_map(Object::funcs)
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        // SAFETY: valid (invariant); written under `klp_mutex`.
+        unsafe { (*self.as_ptr()).enabled }
+    }
+
+    pub(crate) fn set_enabled(&self, _locked: &Locked, enabled: bool) {
+        // SAFETY: valid (invariant); written under `klp_mutex`, which the
+        // caller holds.
+        unsafe { (*self.as_ptr()).enabled = enabled };
+    }
+
+    pub(crate) fn forced(&self) -> bool {
+        // SAFETY: valid (invariant); written under `klp_mutex`.
+        unsafe { (*self.as_ptr()).forced }
+    }
+
+    pub(crate) fn set_forced(&self, _locked: &Locked) {
+        // SAFETY: as in `set_enabled`.
+        unsafe { (*self.as_ptr()).forced = true };
+    }
+
+    /// Takes the installed patch off the list, to free it; `None` if it
+    /// is not installed (or already taken off).
+    pub(crate) fn uninstall(&self, locked: &Locked) -> Option<Retiring<'_>> {
+        let _ = locked;
+        // SAFETY: valid (invariant); only the address is taken.
+        let link = unsafe { addr_of_mut!((*self.as_ptr()).list) };
         // SAFETY: an initialised link (invariant), on the list `klp_mutex`
-        // guards or empty.
-        unsafe { list_del_init(addr_of_mut!((*self.as_ptr()).list)) };
+        // guards or empty; the lock is held.
+        let installed = unsafe { (*link).next != link };
+        if !installed {
+            return None;
+        }
+        // SAFETY: as above.
+        unsafe { list_del_init(link) };
+        Some(Retiring(self))
     }
 
     /// Unlinks the functions and objects of the patch and drops the core's
     /// kobject reference to each; with `nops_only`, only the nops and the
     /// dynamic objects (`__klp_free_objects()`). The last put frees what
     /// the core made.
-    pub(crate) fn release_objects(&self, _locked: &Locked, nops_only: bool) {
+    ///
+    /// # Safety
+    ///
+    /// No reference to a released function or object is used afterwards.
+    pub(crate) unsafe fn release_objects(&self, _locked: &Locked, nops_only: bool) {
         for obj in self.objects() {
             for func in obj.funcs() {
                 if nops_only && !func.nop() {
@@ -451,7 +668,7 @@ impl Patch {
                 let f = func.as_ptr();
                 // SAFETY: under `klp_mutex`; the iterator already stepped
                 // past the function; the kobject reference is the core's,
-                // and `func` is not used after it goes.
+                // and `func` is not used after it goes (our contract).
                 unsafe {
                     list_del_init(addr_of_mut!((*f).node));
                     kobject::put(addr_of_mut!((*f).kobj));
@@ -467,43 +684,6 @@ impl Patch {
                 kobject::put(addr_of_mut!((*o).kobj));
             }
         }
-    }
-
-    /// `schedule_work(&patch->free_work)`. The patch must no longer be
-    /// installed; its free work then is its last user.
-    pub(crate) fn queue_free_work(&self, _locked: &Locked) {
-        // SAFETY: initialised by `init_early`; a patch is freed once, so the
-        // work item is idle.
-        unsafe {
-            bindings::queue_work_on(
-                bindings::wq_misc_consts_WORK_CPU_UNBOUND as kernel::ffi::c_int,
-                bindings::system_percpu_wq,
-                addr_of_mut!((*self.as_ptr()).free_work),
-            )
-        };
-    }
-
-    /// Drops the core's reference to the patch's kobject and waits until
-    /// its release ran, that is until no sysfs callback uses the patch.
-    /// Must not hold `klp_mutex` (the callbacks take it).
-    pub(crate) fn put_kobject_and_wait(&self) {
-        let p = self.as_ptr();
-        // SAFETY: the core's reference, taken by `init_early`; the release
-        // signals the completion.
-        unsafe {
-            kobject::put(addr_of_mut!((*p).kobj));
-            bindings::wait_for_completion(addr_of_mut!((*p).finish));
-        }
-    }
-
-    /// Gives back the reference [`NewPatch::get_module`] took, when
-    /// `klp_enable_patch()` fails after taking it: the patch is not
-    /// installed and no free work will run for it.
-    pub(crate) fn put_module_on_enable_failure(&self) {
-        // SAFETY: the reference `get_module` took; `klp_enable_patch()`'s
-        // failure path, the only caller, runs in the module's init, so the
-        // module stays while we return.
-        unsafe { self.module().put() };
     }
 
     /// Adds the patch's directory under `/sys/kernel/livepatch`.
@@ -565,7 +745,7 @@ impl PatchSlot {
     pub(crate) fn get<'l>(&self, _locked: &'l Locked) -> Option<&'l Patch> {
         // SAFETY: NULL or installed until cleared under `klp_mutex`, which
         // is held for `'l` (invariant).
-        unsafe { Patch::from_raw(self.0.load(Relaxed)) }
+        unsafe { Patch::from_raw(self.0.load(CoreRelaxed)) }
     }
 
     /// The patch, without the lock.
@@ -577,17 +757,17 @@ impl PatchSlot {
     /// waits out before it clears the slot and lets the patch go).
     pub(crate) unsafe fn get_unlocked<'a>(&self) -> Option<&'a Patch> {
         // SAFETY: (invariant, and the caller's contract).
-        unsafe { Patch::from_raw(self.0.load(Relaxed)) }
+        unsafe { Patch::from_raw(self.0.load(CoreRelaxed)) }
     }
 
     /// Whether the slot holds `patch`; only compares addresses.
     pub(crate) fn holds(&self, patch: &Patch) -> bool {
-        self.0.load(Relaxed) == patch.as_ptr()
+        self.0.load(CoreRelaxed) == patch.as_ptr()
     }
 
     pub(crate) fn set(&self, _locked: &Locked, patch: Option<&Patch>) {
         self.0
-            .store(patch.map_or(null_mut(), Patch::as_ptr), Relaxed);
+            .store(patch.map_or(null_mut(), Patch::as_ptr), CoreRelaxed);
     }
 }
 
@@ -633,12 +813,8 @@ impl Object {
 
     pub(crate) fn funcs(&self) -> Funcs<'_> {
         // SAFETY: as for `Patch::objects`, with `klp_func::node`.
-        unsafe {
-            ListIter::new(
-                addr_of_mut!((*self.as_ptr()).func_list),
-                core::mem::offset_of!(bindings::klp_func, node),
-            )
-        }
+        unsafe { CList::<Func, FUNC_NODE>::from_raw(addr_of_mut!((*self.as_ptr()).func_list)) }
+            .iter()
     }
 
     pub(crate) fn patched(&self) -> bool {
@@ -663,32 +839,6 @@ impl Object {
         unsafe { (*self.as_ptr()).name.is_null() || !(*self.as_ptr()).mod_.is_null() }
     }
 
-    /// The module name, or `None` for vmlinux.
-    pub(crate) fn name(&self) -> Option<&CStr> {
-        // SAFETY: valid (invariant); a set name is a NUL-terminated string
-        // in the livepatch module (or the dynamic object's copy), which
-        // lives as long as the object.
-        unsafe {
-            let name = (*self.as_ptr()).name;
-            (!name.is_null()).then(|| CStr::from_char_ptr(name))
-        }
-    }
-
-    /// `klp_is_module()`.
-    pub(crate) fn is_module(&self) -> bool {
-        self.name().is_some()
-    }
-
-    /// The name as sysfs and the log lines show it.
-    pub(crate) fn display_name(&self) -> &CStr {
-        self.name().unwrap_or(c"vmlinux")
-    }
-
-    /// Whether `other` names the same object (vmlinux, or the same module).
-    pub(crate) fn same_object(&self, other: &Object) -> bool {
-        self.name() == other.name()
-    }
-
     pub(crate) fn set_module(&self, _locked: &Locked, module: Option<ModRef>) {
         let module = module.map_or(null_mut(), ModRef::as_ptr);
         // SAFETY: valid (invariant); the caller holds `klp_mutex`.
@@ -699,38 +849,6 @@ impl Object {
     pub(crate) fn reset(&self, locked: &Locked) {
         self.set_patched(locked, false);
         self.set_module(locked, None);
-    }
-
-    /// Whether the object has a static `funcs` array (a module's object
-    /// without one is refused).
-    pub(crate) fn has_funcs(&self) -> bool {
-        // SAFETY: valid (invariant).
-        unsafe { !(*self.as_ptr()).funcs.is_null() }
-    }
-
-    /// The functions of the module's static `funcs` array, which ends with
-    /// an entry that has neither `old_name`, `new_func` nor `old_sympos`.
-    pub(crate) fn static_funcs(&self) -> impl Iterator<Item = &Func> {
-        // SAFETY: valid (invariant).
-        let mut cur = unsafe { (*self.as_ptr()).funcs };
-        core::iter::from_fn(move || {
-            if cur.is_null() {
-                return None;
-            }
-            // SAFETY: `cur` is within the module's array, not past its end
-            // marker: we stop at it.
-            let end = unsafe {
-                (*cur).old_name.is_null() && (*cur).new_func.is_null() && (*cur).old_sympos == 0
-            };
-            if end {
-                return None;
-            }
-            let func = cur;
-            // SAFETY: `func` is not the end marker, so the next entry exists.
-            cur = unsafe { cur.add(1) };
-            // SAFETY: an element of the object's array lives as long as it.
-            Some(unsafe { &*func.cast::<Func>() })
-        })
     }
 
     /// Adds the object's directory under its patch's.
@@ -833,15 +951,21 @@ impl Func {
         self.0.get()
     }
 
-    /// Its kobject, and its link into `obj` (`klp_init_func_early()`).
+    /// Its kobject, its link into `obj` (`klp_init_func_early()`), and
+    /// what `klp_init_func()` resets: an empty stack link, not patched, not
+    /// in transition.
     ///
     /// # Safety
     ///
     /// As for [`Object::init_early`], with `obj` for the patch.
     unsafe fn init_early(&self, obj: &Object) {
         let f = self.as_ptr();
-        // SAFETY: fresh (caller's contract).
+        // SAFETY: fresh (caller's contract): on no stack, unseen by the
+        // handler.
         unsafe {
+            list_init(addr_of_mut!((*f).stack_node));
+            (*f).patched = false;
+            (*f).transition = false;
             kobject::init_kobject(addr_of_mut!((*f).kobj), &kobject::FUNC_KTYPE);
             list_add_tail(
                 addr_of_mut!((*f).node),
@@ -874,48 +998,9 @@ impl Func {
         unsafe { (*self.as_ptr()).old_size }
     }
 
-    pub(crate) fn new_func(&self) -> usize {
-        // SAFETY: valid (invariant); set by the module.
-        unsafe { (*self.as_ptr()).new_func as usize }
-    }
-
     pub(crate) fn new_size(&self) -> usize {
         // SAFETY: as `old_func`.
         unsafe { (*self.as_ptr()).new_size }
-    }
-
-    /// `old_name`, which a module may have left NULL (refused on enable).
-    pub(crate) fn old_name_checked(&self) -> Option<&CStr> {
-        // SAFETY: valid (invariant); a set name is NUL-terminated and lives
-        // in the module with the patch (or in the nop).
-        unsafe {
-            let name = (*self.as_ptr()).old_name;
-            (!name.is_null()).then(|| CStr::from_char_ptr(name))
-        }
-    }
-
-    /// The name of the patched function. `klp_enable_patch()` refuses a
-    /// function without one (and a nop copies its name), so an empty name
-    /// only shows up in the refusal path's own messages.
-    pub(crate) fn old_name(&self) -> &CStr {
-        self.old_name_checked().unwrap_or(c"")
-    }
-
-    pub(crate) fn old_sympos(&self) -> u64 {
-        // SAFETY: valid (invariant); set by the module.
-        unsafe { (*self.as_ptr()).old_sympos as u64 }
-    }
-
-    /// The position as the sysfs name shows it: 0 ("unique") is the first.
-    pub(crate) fn shown_sympos(&self) -> u64 {
-        self.old_sympos().max(1)
-    }
-
-    /// Whether `other` names the same symbol: the same name and position,
-    /// where positions 0 and 1 both mean the first (`klp_find_func()`).
-    pub(crate) fn same_symbol(&self, other: &Func) -> bool {
-        self.old_name_checked() == other.old_name_checked()
-            && self.shown_sympos() == other.shown_sympos()
     }
 
     pub(crate) fn nop(&self) -> bool {
@@ -928,15 +1013,21 @@ impl Func {
         unsafe { (*self.as_ptr()).patched }
     }
 
-    pub(crate) fn set_patched(&self, _locked: &Locked, patched: bool) {
+    /// Sets `patched`, which says whether the function is on a
+    /// `func_stack`: only the stacks' code, which `_stacks` stands for, may.
+    pub(crate) fn set_patched(&self, _stacks: &StackWriter, _locked: &Locked, patched: bool) {
         // SAFETY: valid (invariant); the caller holds `klp_mutex`.
         unsafe { (*self.as_ptr()).patched = patched };
     }
 
-    fn transition_cell(&self) -> &AtomicBool {
-        // SAFETY: valid (invariant); `transition` is a bool the ftrace
-        // handler reads on other CPUs while it is written, hence atomic.
-        unsafe { AtomicBool::from_ptr(addr_of_mut!((*self.as_ptr()).transition)) }
+    /// `func->transition`, which the ftrace handler reads on other CPUs
+    /// while the core writes it: a C field shared through the kernel's
+    /// atomics.
+    #[inline(always)]
+    fn transition_cell(&self) -> &Atomic<bool> {
+        // SAFETY: valid (invariant), aligned, and accessed only atomically
+        // (by us and by C readers of the same type).
+        unsafe { Atomic::from_ptr(addr_of_mut!((*self.as_ptr()).transition)) }
     }
 
     /// `func->transition`, as the ftrace handler reads it.
@@ -958,6 +1049,10 @@ impl Func {
         new_func: usize,
         new_size: usize,
     ) {
+        // The stacks are found by `old_func`: never change it under them.
+        if crate::warn_on_once!(self.patched()) {
+            return;
+        }
         // SAFETY: valid (invariant); the caller holds `klp_mutex` and the
         // function is not patched, so the handler does not read these.
         unsafe {
@@ -972,6 +1067,9 @@ impl Func {
     /// Forgets the addresses in an object that went away
     /// (`klp_free_object_loaded()`); a nop's replacement was the old code.
     pub(crate) fn forget_old(&self, _locked: &Locked) {
+        if crate::warn_on_once!(self.patched()) {
+            return;
+        }
         // SAFETY: as in `set_addresses`.
         unsafe {
             let func = self.as_ptr();
@@ -980,15 +1078,6 @@ impl Func {
                 (*func).new_func = null_mut();
             }
         }
-    }
-
-    /// Resets what the core keeps in a function before it is installed.
-    pub(crate) fn reset(&self, locked: &Locked) {
-        // SAFETY: `stack_node` is the core's to initialise; the function is
-        // on no stack before it is installed.
-        unsafe { list_init(self.stack_node()) };
-        self.set_patched(locked, false);
-        self.set_transition(locked, false);
     }
 
     /// The `stack_node` that links the function into its `func_stack`.
@@ -1009,6 +1098,20 @@ impl Func {
         // SAFETY: `node` is that member (caller's contract), so stepping
         // back by its offset gives the live function.
         unsafe { &*node.byte_sub(offset).cast::<Func>() }
+    }
+}
+
+/// Stands for the `func_stack` code, the only writer of a function's
+/// `patched` flag: with it, "not patched" means "on no stack".
+pub(crate) struct StackWriter(());
+
+impl StackWriter {
+    /// # Safety
+    ///
+    /// Only `crate::func_stack` makes one, and it sets `patched` exactly
+    /// when it links a function into a stack or unlinks it.
+    pub(crate) const unsafe fn new() -> Self {
+        StackWriter(())
     }
 }
 

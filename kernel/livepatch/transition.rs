@@ -34,8 +34,8 @@ use kernel::task::{CurrentTask, Task};
 use kernel::tasklist::{self, StableTask, TasklistReadGuard};
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
-use crate::lock::{self, Locked};
-use crate::patch;
+use crate::lock::{self, KlpLocked, Locked};
+use crate::redirect;
 use crate::shim::{self, Debug};
 use crate::structs::{installed_patches, Patch, PatchSlot};
 
@@ -82,7 +82,7 @@ static TRANSITION_PATCH: PatchSlot = PatchSlot::new();
 static TARGET: AtomicI32 = AtomicI32::new(IDLE);
 
 /// Passes (first and periodic) since the transition started.
-static SIGNALS_CNT: AtomicU32 = AtomicU32::new(0);
+static SIGNALS_CNT: KlpLocked<u32> = KlpLocked::new(0);
 
 /// Transitions started so far, and the one the queued periodic pass was
 /// queued for: a periodic pass left queued by an earlier transition (there
@@ -215,8 +215,8 @@ fn kick_after(delay: c_ulong) {
 /// only caught running or exiting, before it waits for the periodic pass.
 const QUICK_RETRIES: u32 = 20;
 
-/// Quick passes spent so far in this transition (under `klp_mutex`).
-static QUICK_RETRIES_USED: AtomicU32 = AtomicU32::new(0);
+/// Quick passes spent so far in this transition.
+static QUICK_RETRIES_USED: KlpLocked<u32> = KlpLocked::new(0);
 
 /// Queues the periodic pass (upstream's once a second), unless queued.
 fn retry_later() {
@@ -289,7 +289,7 @@ fn check_trace<'p>(
             let (addr, size) = if target == UNPATCHED {
                 (func.new_func(), func.new_size())
             } else {
-                patch::previous_code(&rcu, func)
+                redirect::previous_code(&rcu, func)
             };
             if trace.iter().any(|&ip| (addr..addr + size).contains(&ip)) {
                 return Err((EADDRINUSE, Some(func.old_name())));
@@ -326,7 +326,9 @@ fn check_and_switch<'p>(
 ) -> c_int {
     let target = TARGET.load(Relaxed);
     let mut no_preempt = shim::PreemptDisabled::new();
-    let entries = no_preempt.stack_entries();
+    // SAFETY: stack checks do not nest, so this is the only borrow of the
+    // buffer on this CPU.
+    let entries = unsafe { no_preempt.stack_entries() };
     let trace = match task {
         Checked::Current(task) => task.stack_trace_reliable(entries),
         Checked::Stable(task) => task.stack_trace_reliable(entries),
@@ -430,7 +432,8 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<&Patch> {
 
     if !complete {
         if kind == Pass::Periodic {
-            let cnt = SIGNALS_CNT.fetch_add(1, Relaxed);
+            let cnt = SIGNALS_CNT.get(locked);
+            SIGNALS_CNT.set(locked, cnt.wrapping_add(1));
             if cnt != 0 && cnt % SIGNALS_TIMEOUT == 0 {
                 if cnt == SIGNALS_TIMEOUT {
                     pr_notice!("signaling remaining tasks\n");
@@ -444,7 +447,8 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<&Patch> {
         // The last straggler may have switched while we walked past it.
         if zero {
             kick();
-        } else if quick && QUICK_RETRIES_USED.fetch_add(1, Relaxed) < QUICK_RETRIES {
+        } else if quick && QUICK_RETRIES_USED.get(locked) < QUICK_RETRIES {
+            QUICK_RETRIES_USED.set(locked, QUICK_RETRIES_USED.get(locked) + 1);
             // Look again soon, a bounded number of times, rather than in a
             // second.
             kick_after((bindings::HZ / 50).max(1) as c_ulong);
@@ -471,7 +475,7 @@ pub(crate) fn complete(locked: &Locked, patch: &Patch, first: impl FnOnce(i32)) 
         // Every task runs the old code now; take the new off the stacks,
         // and wait until no handler can still see them before clearing
         // `transition` (a handler that did could pick a removed function).
-        patch::unpatch_all(locked, patch);
+        redirect::unpatch_all(locked, patch);
         sync_all_cpus();
     }
     for func in patch.funcs() {
@@ -572,7 +576,7 @@ pub(crate) fn start_transition(locked: &Locked) {
     );
 
     GENERATION.fetch_add(1, Relaxed);
-    QUICK_RETRIES_USED.store(0, Relaxed);
+    QUICK_RETRIES_USED.set(locked, 0);
     PENDING.store(1, Relaxed);
     BIAS.store(true, Release);
     for_each_task(|task| {
@@ -582,7 +586,7 @@ pub(crate) fn start_transition(locked: &Locked) {
     });
 
     sched_try_switch(true);
-    SIGNALS_CNT.store(0, Relaxed);
+    SIGNALS_CNT.set(locked, 0);
 }
 
 /// One pass: switch whatever can be switched, and report whether all are; with

@@ -11,3 +11,8 @@ __rust_helper void rust_helper_preempt_enable_notrace(void)
 {
 	preempt_enable_notrace();
 }
+
+__rust_helper void rust_helper_lockdep_assert_preemption_disabled(void)
+{
+	lockdep_assert_preemption_disabled();
+}

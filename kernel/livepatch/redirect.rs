@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The redirect: what the ftrace handler of a patched function decides
-//! ([`Redirect`], for the ops and stacks of [`crate::func_stack`]), and
+//! (the `FtraceHandler` of the ops and stacks of [`crate::func_stack`]), and
 //! patching and unpatching objects.
 //!
 //! The handler runs the top of the function's stack, or during a transition
@@ -11,11 +11,11 @@
 
 use core::sync::atomic::{fence, Ordering::Acquire};
 
+use kernel::ftrace::{FtraceHandler, FtraceRegs};
 use kernel::prelude::*;
 use kernel::sync::rcu;
 
-use crate::arch;
-use crate::func_stack::{self, KlpOps, Redirect};
+use crate::func_stack::{self, KlpStack};
 use crate::lock::Locked;
 use crate::structs::{Func, Object, Patch};
 use kernel::livepatch::patch_state::{IDLE, UNPATCHED};
@@ -37,36 +37,42 @@ pub(crate) fn previous_code(rcu: &rcu::Guard, func: &Func) -> (usize, usize) {
     }
 }
 
-/// The redirect: which function a call of a patched function runs.
-struct KlpRedirect;
-
-impl Redirect for KlpRedirect {
+/// The redirect: which function a call of a patched function runs
+/// (`klp_ftrace_handler()`).
+impl FtraceHandler for KlpStack {
     /// The top of the stack, or, during a transition, the entry below it
-    /// for a task not yet switched (`klp_ftrace_handler()`).
+    /// for a task not yet switched (the previous patch's version, or the
+    /// original code).
     #[inline(always)]
-    fn target(ops: &KlpOps) -> Option<usize> {
-        let Some(top) = ops.top() else {
+    fn call(stack: &Self, _ip: usize, _parent_ip: usize, regs: &FtraceRegs) {
+        let Some(top) = stack.top() else {
             // Ops exist only with a function on their stack.
             crate::warn_on_once!(true);
-            return None;
+            return;
         };
-        let mut func = top.func();
         // Read `transition` only after the stack entry (pairs with the
         // Release of `init_transition` and `complete`).
         fence(Acquire);
-        if func.in_transition() {
+        if top.func().in_transition() {
             // Read the task's state only after `transition` (pairs with the
             // Release in `init_transition` and `reverse_transition`).
             fence(Acquire);
             let state = kernel::current!().klp_patch_state();
             crate::warn_on_once!(state == IDLE);
             if state == UNPATCHED {
-                // The previous patch's version, or the original code.
-                func = top.below()?.func();
+                if let Some(below) = top.below() {
+                    func_stack::redirect(regs, &below);
+                }
+                return;
             }
         }
-        // A nop runs the original code.
-        (!func.nop()).then(|| func.new_func())
+        func_stack::redirect(regs, &top);
+    }
+
+    /// The handler never calls what it traces: recursion is a bug.
+    #[inline(always)]
+    fn recursed() {
+        crate::warn_on_once!(true);
     }
 }
 
@@ -74,19 +80,7 @@ fn patch_func(locked: &Locked, func: &Func) -> Result {
     if kernel::warn_on!(func.old_func() == 0) || kernel::warn_on!(func.patched()) {
         return Err(EINVAL);
     }
-    match func_stack::find(locked, func.old_func()) {
-        Some(ops) => ops.push(locked, func),
-        None => {
-            let Some(loc) = arch::fentry_location(func.old_func()) else {
-                pr_err!(
-                    "failed to find location for function '{}'\n",
-                    func.old_name()
-                );
-                return Err(EINVAL);
-            };
-            KlpOps::create::<KlpRedirect>(locked, func, loc)
-        }
-    }
+    func_stack::push(locked, func)
 }
 
 /// `klp_unpatch_func()`: takes `func` off its stack, retiring the handler
@@ -95,11 +89,7 @@ fn unpatch_func(locked: &Locked, func: &Func) {
     if kernel::warn_on!(!func.patched()) || kernel::warn_on!(func.old_func() == 0) {
         return;
     }
-    let Some(ops) = func_stack::find(locked, func.old_func()) else {
-        kernel::warn_on!(true);
-        return;
-    };
-    kernel::warn_on!(ops.pop(locked, func).is_err());
+    kernel::warn_on!(func_stack::pop(locked, func).is_err());
 }
 
 fn unpatch_funcs(locked: &Locked, obj: &Object, nops_only: bool) {

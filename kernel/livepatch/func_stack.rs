@@ -22,7 +22,7 @@ use kernel::prelude::*;
 use kernel::sync::rcu;
 use kernel::types::Opaque;
 
-use kernel::ftrace::{Flags, FtraceOps, FtraceRegs, RegisterError};
+use kernel::ftrace::{Flags, FtraceCall, FtraceOps, RegisterError};
 
 use crate::arch;
 use crate::lock::Locked;
@@ -137,7 +137,7 @@ unsafe fn find_any<'a>(old_func: usize) -> Option<&'a KlpOps> {
 static STACKS: StackWriter = unsafe { StackWriter::new() };
 
 /// Redirects `func` (not patched yet): pushes it on the stack of its old
-/// code, first registering `R`'s handler there if the code has none.
+/// code, first registering the handler there if the code has none.
 pub(crate) fn push(locked: &Locked, func: &Func) -> Result {
     // SAFETY: `klp_mutex` is held, and the ops does not outlive this call
     // (a push never retires one).
@@ -171,21 +171,25 @@ pub(crate) fn find_rcu(_rcu: &rcu::Guard, old_func: usize) -> Option<&KlpStack> 
     unsafe { find_any(old_func) }.map(FtraceOps::data)
 }
 
-/// Makes the traced call continue in `entry`'s function, unless it is a
+/// Makes the traced `call` continue in `entry`'s function, unless it is a
 /// nop (whose "replacement" is the original code, where the call goes on
-/// anyway).
+/// anyway). `entry` must be on the stack of the traced function, which
+/// `call` carries; another stack's entry is refused (with a warning).
 #[inline(always)]
-pub(crate) fn redirect(regs: &FtraceRegs, entry: &StackEntry<'_>) {
+pub(crate) fn redirect(call: &FtraceCall<'_, KlpStack>, entry: &StackEntry<'_>) {
+    if crate::warn_on_once!(!core::ptr::eq(entry.stack, &call.data().stack)) {
+        return;
+    }
     let func = entry.func();
     if func.nop() {
         return;
     }
-    // SAFETY: the function is on the stack of the traced code, not a nop:
-    // its `new_func` is the replacement its module declared for the traced
-    // function (with its signature, as `livepatch.h` requires), which
-    // kallsyms found when the patch was enabled, and which stays while the
-    // function is on a stack (its module is held).
-    unsafe { regs.set_instruction_pointer(func.new_func()) };
+    // SAFETY: the function is on the stack of the traced function (checked
+    // above), not a nop: its `new_func` is the replacement its module
+    // declared for that function (with its signature, as `livepatch.h`
+    // requires), which kallsyms found when the patch was enabled, and which
+    // stays while the function is on a stack (its module is held).
+    unsafe { call.set_instruction_pointer(func.new_func()) };
 }
 
 /// A function on a stack, found by walking it: the handler's cursor.
@@ -301,7 +305,7 @@ impl KlpStack {
         }
         ops.data().push(locked, func)?;
         let ops = KBox::into_raw(ops);
-        let flags = Flags::IPMODIFY.with(Flags::PERMANENT);
+        let flags = Flags::PERMANENT;
         // SAFETY: not registered, in a heap block that stays where it is
         // until `retire` unregistered it.
         let registered = unsafe { (*ops).register(loc, flags) };

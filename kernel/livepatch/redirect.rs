@@ -11,7 +11,7 @@
 
 use core::sync::atomic::{fence, Ordering::Acquire};
 
-use kernel::ftrace::{FtraceHandler, FtraceRegs};
+use kernel::ftrace::{FtraceCall, FtraceHandler};
 use kernel::prelude::*;
 use kernel::sync::rcu;
 
@@ -43,9 +43,11 @@ impl FtraceHandler for KlpStack {
     /// The top of the stack, or, during a transition, the entry below it
     /// for a task not yet switched (the previous patch's version, or the
     /// original code).
+    const MODIFIES_IP: bool = true;
+
     #[inline(always)]
-    fn call(stack: &Self, _ip: usize, _parent_ip: usize, regs: &FtraceRegs) {
-        let Some(top) = stack.top() else {
+    fn call(call: &FtraceCall<'_, Self>) {
+        let Some(top) = call.data().top() else {
             // Ops exist only with a function on their stack.
             crate::warn_on_once!(true);
             return;
@@ -61,12 +63,12 @@ impl FtraceHandler for KlpStack {
             crate::warn_on_once!(state == IDLE);
             if state == UNPATCHED {
                 if let Some(below) = top.below() {
-                    func_stack::redirect(regs, &below);
+                    func_stack::redirect(call, &below);
                 }
                 return;
             }
         }
-        func_stack::redirect(regs, &top);
+        func_stack::redirect(call, &top);
     }
 
     /// The handler never calls what it traces: recursion is a bug.

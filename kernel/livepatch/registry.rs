@@ -156,17 +156,21 @@ pub(crate) fn enable_patch(new: NewPatch<'_>) -> Result {
             Ok(())
         }
         Err((err, retiring)) => {
-            // A patch that failed to enable was never in transition, so it
-            // is still installed (or was never installed).
-            if let Some(retiring) = retiring {
-                retiring.release_objects(&locked);
-                drop(locked);
-                if !retiring.put_kobject_and_wait() {
-                    module_ref.put();
-                    return Err(err);
-                }
+            // A transition `start_enable` began was cancelled, which unpatched
+            // everything, so the patch can be freed now.
+            let Some(retiring) = retiring else {
+                // Cannot happen; if it did, keep the patch and its module.
+                crate::warn_on_once!(true);
+                module_ref.keep();
+                return Err(err);
+            };
+            retiring.release_objects(&locked);
+            drop(locked);
+            if retiring.put_kobject_and_wait() {
+                module_ref.keep();
+            } else {
+                module_ref.put();
             }
-            module_ref.hand_to_patch();
             Err(err)
         }
     }
@@ -235,7 +239,7 @@ fn resolve_funcs(locked: &Locked, obj: &Object) -> Result {
             );
             return Err(ENOENT);
         };
-        func.set_addresses(locked, old_func, old_size, new_func, new_size);
+        func.set_addresses(locked, old_func, old_size, new_func, new_size)?;
     }
     Ok(())
 }
@@ -411,8 +415,11 @@ fn unpatch_replaced_patches(locked: &Locked, new_patch: &Patch) {
 /// in for are gone (`klp_discard_nops()`).
 fn discard_nops(locked: &Locked, patch: &Patch) {
     redirect::unpatch_dynamic(locked, patch);
-    // SAFETY: nothing keeps a reference to a nop or a dynamic object across
-    // this call: every use of them iterates the patch's lists anew.
+    // SAFETY: the nops are off their stacks now, and each was the last one
+    // on its stack (the patches it stood in for are gone), so taking it off
+    // retired the ops, whose unregistering waited for running handlers; the
+    // core's own uses of nops and dynamic objects iterate the patch's lists
+    // anew, and keep no reference across this call.
     unsafe { patch.release_objects(locked, true) };
 }
 

@@ -361,6 +361,7 @@ kernel::sync::global_lock! {
 static WRITER_READY: AtomicBool = AtomicBool::new(false);
 
 /// Takes the writer lock, if it was initialised.
+#[inline(always)]
 fn writer() -> Option<GlobalGuard<WRITER>> {
     WRITER_READY.load(Acquire).then(|| WRITER.lock())
 }
@@ -496,6 +497,7 @@ pub(crate) struct TableWriter(GlobalGuard<WRITER>);
 
 /// Takes the writer lock, if the table is set up (by [`init`], which any
 /// module may call us before, or which may have failed).
+#[inline(always)]
 pub(crate) fn lock_table() -> Option<TableWriter> {
     writer()
         .filter(|writer| writer.table.is_some())
@@ -513,17 +515,20 @@ pub(crate) fn lookup(obj: *mut c_void, id: c_ulong) -> *mut c_void {
 }
 
 impl TableWriter {
+    #[inline(always)]
     fn view(&self) -> Option<View<'_>> {
         self.0.table.as_ref().map(|table| table.view(&self.0))
     }
 
     /// The data of `<obj, id>`, if it exists.
+    #[inline(always)]
     pub(crate) fn find(&self, obj: *mut c_void, id: c_ulong) -> Option<*mut c_void> {
         self.view()?.find(obj as usize, id).map(NodeRef::data)
     }
 
     /// Publishes `new`, which must not exist yet (the caller looked under
     /// this lock), unlocks, and returns its data.
+    #[inline(always)]
     pub(crate) fn insert(mut self, new: NewNode) -> *mut c_void {
         let data = new.data();
         match self.view() {
@@ -542,6 +547,7 @@ impl TableWriter {
     /// walk, when `obj` is given), hands each one's object and data to
     /// `each` while the lock is held and before it is retired, unlocks, and
     /// returns how many there were.
+    #[inline(always)]
     pub(crate) fn remove(
         mut self,
         obj: Option<usize>,

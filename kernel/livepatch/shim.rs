@@ -81,7 +81,10 @@ pub(crate) fn set_sched_try_switch(enable: bool) {
 #[inline(always)]
 pub(crate) fn assert_preemption_disabled() {
     // SAFETY: only reads lockdep's state for this CPU.
-    unsafe { kernel::bindings::lockdep_assert_preemption_disabled() };
+    #[cfg(CONFIG_PROVE_LOCKING)]
+    unsafe {
+        kernel::bindings::lockdep_assert_preemption_disabled()
+    };
 }
 
 /// Preemption disabled (`preempt_disable_notrace()`) until dropped: the

@@ -113,7 +113,8 @@ pub(crate) struct State(Opaque<bindings::klp_state>);
 /// # Invariants
 ///
 /// A `&'a PatchDecl` wraps a `struct klp_patch` valid for `'a` with `mod`
-/// and `objs` set; through it only what the module wrote is read.
+/// and `objs` set; through it only the fields the module declares are
+/// read (for a nop, which the core makes, the same fields).
 #[repr(transparent)]
 pub(crate) struct PatchDecl(Opaque<bindings::klp_patch>);
 
@@ -155,15 +156,18 @@ impl PatchDecl {
         // patch.
         unsafe { kernel::loaded_module::LoadedModule::from_raw((*self.as_ptr()).mod_) }.name()
     }
+
     /// The livepatch module the patch belongs to.
     pub(crate) fn module(&self) -> ModRef {
         // SAFETY: as in `name`.
         unsafe { ModRef::from_raw((*self.as_ptr()).mod_).unwrap_unchecked() }
     }
+
     pub(crate) fn replace(&self) -> bool {
         // SAFETY: valid (invariant); set by the module, never changed.
         unsafe { (*self.as_ptr()).replace }
     }
+
     /// The objects of the module's static `objs` array (ended by an entry
     /// with neither `funcs` nor `name`, as upstream's
     /// `klp_for_each_object_static`), as opposed to [`Patch::objects`], the
@@ -186,6 +190,7 @@ impl PatchDecl {
             Some(unsafe { &*obj.cast::<ObjectDecl>() })
         })
     }
+
     /// The states the patch carries (`states`: NULL or an array ended by an
     /// entry whose id is 0, as `livepatch.h` requires).
     pub(crate) fn states(&self) -> impl Iterator<Item = (StateVersion, &State)> {
@@ -212,6 +217,7 @@ impl PatchDecl {
             Some((version, found))
         })
     }
+
     /// Looks `id` up among the patch's states.
     pub(crate) fn find_state(&self, id: c_ulong) -> Option<(StateVersion, &State)> {
         self.states().find(|(state, _)| state.id == id as u64)
@@ -244,24 +250,29 @@ impl ObjectDecl {
             (!name.is_null()).then(|| CStr::from_char_ptr(name))
         }
     }
+
     /// `klp_is_module()`.
     pub(crate) fn is_module(&self) -> bool {
         self.name().is_some()
     }
+
     /// The name as sysfs and the log lines show it.
     pub(crate) fn display_name(&self) -> &CStr {
         self.name().unwrap_or(c"vmlinux")
     }
+
     /// Whether `other` names the same object (vmlinux, or the same module).
     pub(crate) fn same_object(&self, other: &ObjectDecl) -> bool {
         self.name() == other.name()
     }
+
     /// Whether the object has a static `funcs` array (a module's object
     /// without one is refused).
     pub(crate) fn has_funcs(&self) -> bool {
         // SAFETY: valid (invariant).
         unsafe { !(*self.as_ptr()).funcs.is_null() }
     }
+
     /// The functions of the module's static `funcs` array, which ends with
     /// an entry that has neither `old_name`, `new_func` nor `old_sympos`.
     pub(crate) fn static_funcs(&self) -> impl Iterator<Item = &FuncDecl> {
@@ -304,9 +315,11 @@ impl FuncDecl {
     }
 
     pub(crate) fn new_func(&self) -> usize {
-        // SAFETY: valid (invariant); set by the module.
+        // SAFETY: valid (invariant); set by the module (for a nop, by the
+        // core under `klp_mutex` while it is not patched).
         unsafe { (*self.as_ptr()).new_func as usize }
     }
+
     /// `old_name`, which a module may have left NULL (refused on enable).
     pub(crate) fn old_name_checked(&self) -> Option<&CStr> {
         // SAFETY: valid (invariant); a set name is NUL-terminated and lives
@@ -316,20 +329,24 @@ impl FuncDecl {
             (!name.is_null()).then(|| CStr::from_char_ptr(name))
         }
     }
+
     /// The name of the patched function. `klp_enable_patch()` refuses a
     /// function without one (and a nop copies its name), so an empty name
     /// only shows up in the refusal path's own messages.
     pub(crate) fn old_name(&self) -> &CStr {
         self.old_name_checked().unwrap_or(c"")
     }
+
     pub(crate) fn old_sympos(&self) -> u64 {
         // SAFETY: valid (invariant); set by the module.
         unsafe { (*self.as_ptr()).old_sympos as u64 }
     }
+
     /// The position as the sysfs name shows it: 0 ("unique") is the first.
     pub(crate) fn shown_sympos(&self) -> u64 {
         self.old_sympos().max(1)
     }
+
     /// Whether `other` names the same symbol: the same name and position,
     /// where positions 0 and 1 both mean the first (`klp_find_func()`).
     pub(crate) fn same_symbol(&self, other: &FuncDecl) -> bool {
@@ -469,6 +486,12 @@ impl PatchModuleRef {
         core::mem::forget(self);
     }
 
+    /// The module stays loaded for good: a forced patch may still run in
+    /// it.
+    pub(crate) fn keep(self) {
+        core::mem::forget(self);
+    }
+
     /// Gives the reference back on a failed `klp_enable_patch()`.
     pub(crate) fn put(self) {
         let module = self.0;
@@ -489,6 +512,7 @@ impl Drop for PatchModuleRef {
 
 /// A patch set up by [`NewPatch::init_early`], not installed yet: it is
 /// installed once, or freed.
+#[must_use = "a patch that is neither installed nor abandoned leaks"]
 pub(crate) struct FreshPatch<'a>(&'a Patch);
 
 impl<'a> FreshPatch<'a> {
@@ -513,6 +537,7 @@ impl<'a> FreshPatch<'a> {
 /// A patch being freed: off the installed list (or never on it). Made once
 /// per patch, it is consumed by queueing the free work or by the last put
 /// of the patch's kobject, so neither happens twice.
+#[must_use = "a patch taken off the list must be freed"]
 pub(crate) struct Retiring<'a>(&'a Patch);
 
 impl<'a> Retiring<'a> {
@@ -603,8 +628,10 @@ impl Patch {
 
     pub(crate) fn objects(&self) -> Objects<'_> {
         // SAFETY: set up by `init_early`; the entries are the `node` members
-        // of the patch's objects, which live as long as it (invariants); the
-        // list changes only under `klp_mutex`, by the iterating thread.
+        // of the patch's objects, which live as long as it (invariants). The
+        // list changes only under `klp_mutex`; the walkers without it (the
+        // scheduler's stack check) rely on it not changing while the patch
+        // is in transition.
         unsafe { CList::<Object, OBJECT_NODE>::from_raw(addr_of_mut!((*self.as_ptr()).obj_list)) }
             .iter()
     }
@@ -636,8 +663,14 @@ impl Patch {
 
     /// Takes the installed patch off the list, to free it; `None` if it
     /// is not installed (or already taken off).
+    ///
+    /// A patch with a function still on a stack is refused (with a
+    /// warning): freeing its nops would pull them from under the handler.
     pub(crate) fn uninstall(&self, locked: &Locked) -> Option<Retiring<'_>> {
         let _ = locked;
+        if crate::warn_on_once!(self.funcs().any(|func| func.patched())) {
+            return None;
+        }
         // SAFETY: valid (invariant); only the address is taken.
         let link = unsafe { addr_of_mut!((*self.as_ptr()).list) };
         // SAFETY: an initialised link (invariant), on the list `klp_mutex`
@@ -1048,10 +1081,10 @@ impl Func {
         old_size: usize,
         new_func: usize,
         new_size: usize,
-    ) {
+    ) -> Result {
         // The stacks are found by `old_func`: never change it under them.
         if crate::warn_on_once!(self.patched()) {
-            return;
+            return Err(EINVAL);
         }
         // SAFETY: valid (invariant); the caller holds `klp_mutex` and the
         // function is not patched, so the handler does not read these.
@@ -1062,6 +1095,7 @@ impl Func {
             (*func).new_func = new_func as *mut c_void;
             (*func).new_size = new_size as c_ulong;
         }
+        Ok(())
     }
 
     /// Forgets the addresses in an object that went away

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/lockdep.h>
 #include <linux/preempt.h>
 
 __rust_helper void rust_helper_preempt_disable_notrace(void)

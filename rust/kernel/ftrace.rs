@@ -13,13 +13,46 @@ use crate::{
     types::Opaque,
 };
 
-/// The register frame ftrace hands a handler for the traced call.
-#[repr(transparent)]
-pub struct FtraceRegs(Opaque<bindings::ftrace_regs>);
+/// One traced call, as ftrace hands it to the handler of an
+/// [`FtraceOps<T>`]: the ops' data, where the call came from, and its
+/// register frame.
+///
+/// # Invariants
+///
+/// Made only by the trampoline of a registered `FtraceOps<T>`, for the call
+/// it runs for: `regs` is ftrace's live frame of that call, and `data` that
+/// ops' data.
+pub struct FtraceCall<'a, T: FtraceHandler> {
+    data: &'a T,
+    ip: usize,
+    parent_ip: usize,
+    regs: *mut bindings::ftrace_regs,
+}
 
-impl FtraceRegs {
+impl<'a, T: FtraceHandler> FtraceCall<'a, T> {
+    /// The data of the ops that traced the call.
+    #[inline(always)]
+    pub fn data(&self) -> &'a T {
+        self.data
+    }
+
+    /// The traced function's ftrace location.
+    #[inline(always)]
+    pub fn ip(&self) -> usize {
+        self.ip
+    }
+
+    /// Where the traced function was called from.
+    #[inline(always)]
+    pub fn parent_ip(&self) -> usize {
+        self.parent_ip
+    }
+
     /// Makes the traced call continue at `target` instead of in the traced
-    /// function's body: `ftrace_regs_set_instruction_pointer()`.
+    /// function's body: `ftrace_regs_set_instruction_pointer()`. Only for
+    /// handlers that declare [`FtraceHandler::MODIFIES_IP`] (whose ops are
+    /// registered with `FTRACE_OPS_FL_IPMODIFY`); for others it warns and
+    /// does nothing.
     ///
     /// # Safety
     ///
@@ -29,18 +62,26 @@ impl FtraceRegs {
     #[cfg(CONFIG_DYNAMIC_FTRACE_WITH_ARGS)]
     #[inline(always)]
     pub unsafe fn set_instruction_pointer(&self, target: usize) {
-        // SAFETY: ftrace's live frame for this call (type invariant of the
-        // reference the trampoline made); the target is the caller's
-        // promise.
-        unsafe { bindings::ftrace_regs_set_instruction_pointer(self.0.get(), target as c_ulong) };
+        if !T::MODIFIES_IP {
+            crate::warn_on!(true);
+            return;
+        }
+        // SAFETY: ftrace's live frame of this call (type invariant), of an
+        // ops registered with IPMODIFY; the target is the caller's promise.
+        unsafe { bindings::ftrace_regs_set_instruction_pointer(self.regs, target as c_ulong) };
     }
 }
 
 /// What runs for every call of the traced function.
 pub trait FtraceHandler: Sync + Sized {
+    /// Whether the handler redirects calls
+    /// ([`FtraceCall::set_instruction_pointer`]): its ops is then registered
+    /// with `FTRACE_OPS_FL_IPMODIFY`, which one ops per function may have.
+    const MODIFIES_IP: bool = false;
+
     /// Called under the recursion lock with preemption disabled, from any
     /// context the traced function runs in: must not sleep.
-    fn call(this: &Self, ip: usize, parent_ip: usize, regs: &FtraceRegs);
+    fn call(call: &FtraceCall<'_, Self>);
 
     /// Called instead of [`FtraceHandler::call`] when the handler recursed
     /// into itself (the lock refused).
@@ -64,7 +105,8 @@ pub enum RegisterError {
 ///
 /// `ops` is the first member, so ftrace's `ops` argument is the
 /// `FtraceOps<T>`; it is registered only through [`FtraceOps::register`],
-/// whose contract keeps it in place until [`FtraceOps::unregister`].
+/// whose contract keeps it in place until [`FtraceOps::unregister`] (which
+/// is why the type needs no pinning of its own).
 #[repr(C)]
 pub struct FtraceOps<T: FtraceHandler> {
     ops: Opaque<bindings::ftrace_ops>,
@@ -78,9 +120,6 @@ pub struct Flags(c_ulong);
 impl Flags {
     /// None.
     pub const NONE: Flags = Flags(0);
-    /// The handler may change the traced call's instruction pointer
-    /// (`FTRACE_OPS_FL_IPMODIFY`); one such ops per function at most.
-    pub const IPMODIFY: Flags = Flags(bindings::FTRACE_OPS_FL_IPMODIFY as c_ulong);
     /// The handler must run even when function tracing is switched off
     /// through sysctl (`FTRACE_OPS_FL_PERMANENT`).
     pub const PERMANENT: Flags = Flags(bindings::FTRACE_OPS_FL_PERMANENT as c_ulong);
@@ -125,6 +164,9 @@ impl<T: FtraceHandler> FtraceOps<T> {
         unsafe {
             (*ops).func = Some(trampoline::<T>);
             (*ops).flags = bindings::FTRACE_OPS_FL_DYNAMIC as c_ulong | flags.0;
+            if T::MODIFIES_IP {
+                (*ops).flags |= bindings::FTRACE_OPS_FL_IPMODIFY as c_ulong;
+            }
             // Without ftrace_regs the handler needs the full pt_regs saved.
             #[cfg(not(CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS))]
             {
@@ -210,10 +252,15 @@ unsafe extern "C" fn trampoline<T: FtraceHandler>(
 ) {
     let ran = with_recursion_lock(ip, parent_ip, || {
         // SAFETY: `ops` is the first member of a live `FtraceOps<T>` (type
-        // invariant); the frame is ftrace's for this call, and `FtraceRegs`
-        // is a transparent `ftrace_regs`.
-        let (this, regs) = unsafe { (&*ops.cast::<FtraceOps<T>>(), &*fregs.cast::<FtraceRegs>()) };
-        T::call(&this.data, ip, parent_ip, regs);
+        // invariant).
+        let this = unsafe { &*ops.cast::<FtraceOps<T>>() };
+        // INVARIANT: made here, for the call ftrace runs us for.
+        T::call(&FtraceCall {
+            data: &this.data,
+            ip,
+            parent_ip,
+            regs: fregs,
+        });
     });
     if ran.is_none() {
         T::recursed();
@@ -228,8 +275,8 @@ mod tests {
     struct Counter(Atomic<usize>);
 
     impl FtraceHandler for Counter {
-        fn call(this: &Self, _ip: usize, _parent_ip: usize, _regs: &FtraceRegs) {
-            this.0.fetch_add(1, Relaxed);
+        fn call(call: &FtraceCall<'_, Self>) {
+            call.data().0.fetch_add(1, Relaxed);
         }
     }
 

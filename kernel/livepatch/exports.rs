@@ -263,7 +263,7 @@ pub(crate) unsafe extern "C" fn klp_apply_section_relocs(
     // SAFETY: the loader is relocating the module: its section names, string
     // table and symbol table are those it checked, and every section it
     // loaded is at its `sh_addr` (the invariants while loading).
-    let elf = unsafe { reloc::Elf::new(module, sections, shstrtab, strtab, symndx, false) };
+    let elf = unsafe { modules::Elf::new(module, sections, shstrtab, strtab, symndx, false) };
     // SAFETY: NULL or a NUL-terminated module name (caller's contract).
     let object = (!objname.is_null()).then(|| unsafe { CStr::from_char_ptr(objname) });
     from_result(|| reloc::write_section(&elf, secndx, object, true).map(|()| 0))

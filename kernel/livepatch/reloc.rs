@@ -11,50 +11,17 @@
 //! relocation checked (by the arch layer) before the first byte is written,
 //! so a bad section is refused whole.
 
-use kernel::bindings::{self, Elf64_Rela, Elf64_Shdr, Elf64_Sym};
-use kernel::ffi::c_char;
+use kernel::bindings::{self, Elf64_Rela, Elf64_Shdr};
 use kernel::prelude::*;
-use kernel::str::{CStr, CStrExt};
+use kernel::str::CStr;
 
-use crate::arch::reloc as arch_reloc;
 use crate::kallsyms;
 use crate::klp_names;
-use crate::modules::{KlpInfo, ModRef};
+use crate::modules::{Elf, KlpInfo};
 use crate::structs::{Object, Patch, PatchDecl};
 
 const SHF_RELA_LIVEPATCH: u64 = bindings::SHF_RELA_LIVEPATCH as u64;
 const SHN_LIVEPATCH: u16 = bindings::SHN_LIVEPATCH as u16;
-
-/// A livepatch module's ELF data, as the loader (or `klp_info`) gives it.
-///
-/// # Invariants
-///
-/// - `sections` is (a prefix of) the module's section header table, with
-///   the addresses the loader placed the sections at;
-/// - each section's `sh_name` is an offset into the NUL-terminated names at
-///   `shstrtab`, and each symbol's `st_name` one into `strtab` (the loader
-///   checked both when it loaded the module);
-/// - unless `late`, the contents of every section in `sections` are at its
-///   `sh_addr` (in the module's memory, or in the loader's temporary copy);
-///   when `late`, only those of the SHF_ALLOC sections that live in the
-///   module's core memory (not `.init*`, nor `.exit*` without
-///   `CONFIG_MODULE_UNLOAD`, which go with the init memory; the string
-///   tables, which the loader marks SHF_ALLOC, are never read through
-///   their headers);
-/// - the symbol table, section `symndx`, is in memory at its `sh_addr`
-///   (the loader keeps a livepatch module's whole table);
-/// - the data stays valid and, but for the symbol values the core writes,
-///   unchanged while the value lives.
-pub(crate) struct Elf<'a> {
-    module: ModRef,
-    sections: &'a [Elf64_Shdr],
-    shstrtab: *const c_char,
-    strtab: *const c_char,
-    symndx: usize,
-    /// The loader is done with the module: only SHF_ALLOC sections are
-    /// still in memory, and `.init` sections are gone.
-    late: bool,
-}
 
 /// A `.klp.rela` section whose header was checked against the section
 /// table: an aligned array of relocations, in memory, for a target section
@@ -68,91 +35,6 @@ struct RelaSection<'e> {
 }
 
 impl<'a> Elf<'a> {
-    /// # Safety
-    ///
-    /// The arguments satisfy the type invariants for `'a`.
-    pub(crate) unsafe fn new(
-        module: ModRef,
-        sections: &'a [Elf64_Shdr],
-        shstrtab: *const c_char,
-        strtab: *const c_char,
-        symndx: usize,
-        late: bool,
-    ) -> Self {
-        // INVARIANT: the caller's contract.
-        Elf {
-            module,
-            sections,
-            shstrtab,
-            strtab,
-            symndx,
-            late,
-        }
-    }
-
-    fn section(&self, index: usize) -> Result<&'a Elf64_Shdr> {
-        self.sections.get(index).ok_or(ENOEXEC)
-    }
-
-    fn section_name(&self, shdr: &Elf64_Shdr) -> &'a CStr {
-        // SAFETY: `sh_name` is an offset into the NUL-terminated section
-        // names (type invariant).
-        unsafe { CStr::from_char_ptr(self.shstrtab.add(shdr.sh_name as usize)) }
-    }
-
-    /// Whether the contents of `shdr` are in memory at its `sh_addr`.
-    fn in_memory(&self, shdr: &Elf64_Shdr) -> bool {
-        shdr.sh_addr != 0 && (!self.late || shdr.sh_flags & u64::from(bindings::SHF_ALLOC) != 0)
-    }
-
-    /// Whether relocation target `target` is in memory: while loading, every
-    /// section the loader relocates is (SHF_ALLOC ones and the per-CPU
-    /// template, whose flag it cleared); later, only those of core memory.
-    fn target_in_memory(&self, target: &Elf64_Shdr) -> bool {
-        if !self.late {
-            return target.sh_addr != 0;
-        }
-        let name = self.section_name(target).to_bytes();
-        let freed = name.starts_with(b".init")
-            || (!cfg!(CONFIG_MODULE_UNLOAD) && name.starts_with(b".exit"));
-        self.in_memory(target) && !freed
-    }
-
-    /// The symbol table.
-    fn symbols(&self) -> Result<&'a [Elf64_Sym]> {
-        let symtab = self.section(self.symndx)?;
-        if symtab.sh_addr % core::mem::align_of::<Elf64_Sym>() as u64 != 0 {
-            pr_err!("the symbol table of {} is misaligned\n", self.module.name());
-            return Err(ENOEXEC);
-        }
-        let count = symtab.sh_size as usize / core::mem::size_of::<Elf64_Sym>();
-        // SAFETY: the symbol table is in memory at `sh_addr` with `sh_size`
-        // bytes (type invariant), aligned as just checked.
-        Ok(unsafe { core::slice::from_raw_parts(symtab.sh_addr as *const Elf64_Sym, count) })
-    }
-
-    /// Stores the resolved address of symbol `index`, where the relocation
-    /// writer reads it.
-    fn set_symbol_value(&self, index: usize, value: u64) -> Result {
-        let symtab = self.section(self.symndx)?;
-        if index >= self.symbols()?.len() {
-            return Err(ENOEXEC);
-        }
-        let sym = (symtab.sh_addr as *mut Elf64_Sym).wrapping_add(index);
-        // SAFETY: `index` is inside the table, which is in memory (type
-        // invariant). Only the core writes symbol values, under `klp_mutex`
-        // or while the loader (single-threaded for this module) calls us,
-        // and no reference to the entry is held across this write.
-        unsafe { (*sym).st_value = value };
-        Ok(())
-    }
-
-    fn symbol_name(&self, sym: &Elf64_Sym) -> &'a CStr {
-        // SAFETY: `st_name` is an offset into the NUL-terminated symbol
-        // names (type invariant).
-        unsafe { CStr::from_char_ptr(self.strtab.add(sym.st_name as usize)) }
-    }
-
     /// Section `index`, a `.klp.rela` section, with its header checked: its
     /// type, that it and its target are in memory, and its alignment. A
     /// section that fails is refused with a line naming it.
@@ -193,7 +75,7 @@ impl<'a> Elf<'a> {
     /// The section `shdr` (named `name`) relocates, if it exists.
     fn target(&self, shdr: &Elf64_Shdr, name: &CStr) -> Result<&'a Elf64_Shdr> {
         let index = shdr.sh_info as usize;
-        match self.sections.get(index) {
+        match self.section(index).ok() {
             // The loader marks the symbol and string tables SHF_ALLOC too;
             // a relocation never targets a table.
             Some(target)
@@ -223,14 +105,6 @@ impl<'a> Elf<'a> {
             }
         }
     }
-
-    fn relas(&self, section: &RelaSection<'a>) -> &'a [Elf64_Rela] {
-        let count = section.shdr.sh_size as usize / core::mem::size_of::<Elf64_Rela>();
-        // SAFETY: `rela_section` checked that the section is in memory at
-        // `sh_addr` (with `sh_size` bytes, type invariant) and aligned;
-        // relocation sections are never written.
-        unsafe { core::slice::from_raw_parts(section.shdr.sh_addr as *const Elf64_Rela, count) }
-    }
 }
 
 /// The object a section name says its relocations are for.
@@ -247,7 +121,7 @@ fn section_object(name: &CStr) -> Result<&[u8]> {
 fn resolve_symbols(elf: &Elf<'_>, section: &RelaSection<'_>) -> Result {
     let sec_vmlinux = section.object == b"vmlinux";
     let section_name = section.name;
-    for (index, rela) in elf.relas(section).iter().enumerate() {
+    for (index, rela) in elf.relas(section.shdr).ok_or(ENOEXEC)?.iter().enumerate() {
         let sym_index = (rela.r_info >> 32) as usize;
         // A copy: the table is written below, so no reference into it may
         // live across that.
@@ -265,7 +139,7 @@ fn resolve_symbols(elf: &Elf<'_>, section: &RelaSection<'_>) -> Result {
             pr_err!(
                 "symbol {} at rela sec {} idx {} is not marked as a livepatch symbol\n",
                 name,
-                elf.symndx,
+                elf.symndx(),
                 index
             );
             return Err(EINVAL);
@@ -321,48 +195,7 @@ pub(crate) fn write_section(
     if apply {
         resolve_symbols(elf, &section)?;
     }
-    // SAFETY: `rela_section` checked that the target exists and is in
-    // memory at its `sh_addr`, with `sh_size` bytes (`Elf`'s invariant).
-    let checked = unsafe {
-        arch_reloc::Section::new(
-            section.name,
-            elf.relas(&section),
-            elf.symbols()?,
-            section.target,
-        )
-    };
-    arch_reloc::check(&checked, apply)?;
-    // SAFETY: the section was checked: every relocation has a supported
-    // type, lands inside its loaded target, fits, and (when applying) finds
-    // zeros there; every symbol is resolved. `elf.sections` is the module's
-    // table, and `section.index`, `symndx` and the target are inside it.
-    unsafe {
-        arch_reloc::write(
-            elf.sections.as_ptr().cast_mut(),
-            elf.strtab,
-            elf.symndx,
-            section.index,
-            elf.module.as_ptr(),
-            apply,
-        )
-    }
-}
-
-fn elf_of(info: &KlpInfo, module: ModRef) -> Elf<'_> {
-    // SAFETY: `klp_info` keeps the checked section headers and names of the
-    // loaded livepatch module `module`, whose core kallsyms hold the full
-    // symbol table and its names; the headers carry the addresses of the
-    // loaded sections (the invariants once loaded, `late`).
-    unsafe {
-        Elf::new(
-            module,
-            info.sections(),
-            info.secstrings(),
-            info.strtab(),
-            info.symndx() as usize,
-            true,
-        )
-    }
+    elf.relocate(section.index, section.name, section.target, apply)
 }
 
 /// The indices of the livepatch relocation sections.
@@ -384,7 +217,7 @@ pub(crate) fn check_sections(patch: &PatchDecl) -> Result {
     let Some(info) = module.klp_info() else {
         return Ok(());
     };
-    let elf = elf_of(&info, module);
+    let elf = info.elf();
     for index in klp_sections(&info) {
         let name = elf.section_name(elf.section(index)?);
         let object = section_object(name)?;
@@ -430,7 +263,7 @@ pub(crate) fn apply_object_relocs(patch: &Patch, obj: &Object) -> Result {
     let Some(info) = module.klp_info() else {
         return Ok(());
     };
-    let elf = elf_of(&info, module);
+    let elf = info.elf();
     let object = obj.name();
     for (applied, index) in klp_sections(&info).enumerate() {
         if let Err(err) = write_section(&elf, index, object, true) {
@@ -450,7 +283,7 @@ pub(crate) fn clear_object_relocs(patch: &Patch, obj: &Object) {
     let Some(info) = module.klp_info() else {
         return;
     };
-    let elf = elf_of(&info, module);
+    let elf = info.elf();
     for index in klp_sections(&info) {
         let _ = write_section(&elf, index, obj.name(), false);
     }

@@ -245,20 +245,34 @@ impl<'a> Elf<'a> {
 
     /// Whether the contents of `shdr` are in memory at its `sh_addr`.
     pub(crate) fn in_memory(&self, shdr: &Elf64_Shdr) -> bool {
-        shdr.sh_addr != 0 && (!self.late || shdr.sh_flags & u64::from(bindings::SHF_ALLOC) != 0)
+        if shdr.sh_addr == 0 {
+            return false;
+        }
+        if !self.late {
+            return true;
+        }
+        // Once loaded: core memory only. The string tables, which the loader
+        // marks SHF_ALLOC, and the init (and, without unloading, exit)
+        // sections went with the init memory.
+        let name = self.section_name(shdr).to_bytes();
+        let freed = name.starts_with(b".init")
+            || (!cfg!(CONFIG_MODULE_UNLOAD) && name.starts_with(b".exit"));
+        shdr.sh_flags & u64::from(bindings::SHF_ALLOC) != 0
+            && shdr.sh_type != bindings::SHT_STRTAB
+            && !freed
     }
 
     /// Whether relocation target `target` is in memory: while loading, every
     /// section the loader relocates is (SHF_ALLOC ones and the per-CPU
     /// template, whose flag it cleared); later, only those of core memory.
+    /// A table of symbols, strings or relocations is never a target: the
+    /// writer must not change what the checks read.
     pub(crate) fn target_in_memory(&self, target: &Elf64_Shdr) -> bool {
-        if !self.late {
-            return target.sh_addr != 0;
-        }
-        let name = self.section_name(target).to_bytes();
-        let freed = name.starts_with(b".init")
-            || (!cfg!(CONFIG_MODULE_UNLOAD) && name.starts_with(b".exit"));
-        self.in_memory(target) && !freed
+        let table = matches!(
+            target.sh_type,
+            bindings::SHT_SYMTAB | bindings::SHT_STRTAB | bindings::SHT_RELA | bindings::SHT_REL
+        );
+        !table && self.in_memory(target)
     }
 
     /// The symbol table.
@@ -304,14 +318,19 @@ impl<'a> Elf<'a> {
     /// The relocations of section `shdr`, if its contents are in memory
     /// and aligned as relocations must be.
     pub(crate) fn relas(&self, shdr: &Elf64_Shdr) -> Option<&'a [Elf64_Rela]> {
+        let in_table = self
+            .sections
+            .as_ptr_range()
+            .contains(&core::ptr::from_ref(shdr));
         let aligned = shdr.sh_addr % core::mem::align_of::<Elf64_Rela>() as u64 == 0;
-        if !self.in_memory(shdr) || !aligned {
+        if !in_table || shdr.sh_type != bindings::SHT_RELA || !self.in_memory(shdr) || !aligned {
             return None;
         }
         let count = shdr.sh_size as usize / core::mem::size_of::<Elf64_Rela>();
-        // SAFETY: in memory at `sh_addr` with `sh_size` bytes (type
-        // invariant) and aligned, as just checked; relocation sections are
-        // never written.
+        // SAFETY: a relocation section of the table, in memory at `sh_addr`
+        // with `sh_size` bytes (type invariant) and aligned, as just
+        // checked; relocation sections are never targets (see
+        // `target_in_memory`), so never written.
         Some(unsafe { core::slice::from_raw_parts(shdr.sh_addr as *const Elf64_Rela, count) })
     }
 

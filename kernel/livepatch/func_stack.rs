@@ -24,7 +24,6 @@ use kernel::types::Opaque;
 
 use kernel::ftrace::{Flags, FtraceCall, FtraceOps, RegisterError};
 
-use crate::arch;
 use crate::lock::Locked;
 use crate::structs::{Func, StackWriter};
 
@@ -144,7 +143,10 @@ pub(crate) fn push(locked: &Locked, func: &Func) -> Result {
     match unsafe { find_any(func.old_func()) } {
         Some(ops) => ops.data().push(locked, func),
         None => {
-            let Some(loc) = arch::fentry_location(func.old_func()) else {
+            // The `call __fentry__`: the first instruction, or 4 bytes in
+            // after an IBT `endbr64`; `None` for a function ftrace cannot
+            // trace (notrace, inlined, or not a function start).
+            let Some(loc) = kernel::ftrace::location(func.old_func()) else {
                 pr_err!(
                     "failed to find location for function '{}'\n",
                     func.old_name()

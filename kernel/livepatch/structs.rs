@@ -13,7 +13,7 @@
 //! point (`crate::exports`), and never frees what it holds: freeing happens
 //! here, on the last kobject put.
 
-use core::ptr::{addr_of_mut, null_mut};
+use core::ptr::{addr_of_mut, null_mut, NonNull};
 use core::sync::atomic::Ordering::Relaxed as CoreRelaxed;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
@@ -21,6 +21,7 @@ use kernel::bindings;
 use kernel::error::{to_result, Result};
 use kernel::ffi::{c_ulong, c_void};
 use kernel::interop::list::{CList, CListIter};
+use kernel::kobject::Kobject;
 use kernel::prelude::*;
 use kernel::str::{CStr, CStrExt, CString};
 use kernel::types::Opaque;
@@ -440,11 +441,16 @@ impl<'a> NewPatch<'a> {
     pub(crate) fn init_early<W: FreeWork>(self) -> FreshPatch<'a> {
         let p = self.0.as_ptr();
         // SAFETY: fresh (type invariant): no one else knows these members;
-        // the work function, its name and the lockdep key are static.
+        // the work function, its name and the lockdep key are static. The
+        // patch lives until its kobject's release: its module's exit waits
+        // for that (`put_kobject_and_wait`).
         unsafe {
             list_init(addr_of_mut!((*p).list));
             list_init(addr_of_mut!((*p).obj_list));
-            kobject::init_kobject(addr_of_mut!((*p).kobj), &kobject::PATCH_KTYPE);
+            Kobject::init(
+                NonNull::new_unchecked(p.cast::<Patch>()),
+                &kobject::PATCH_KTYPE,
+            );
             bindings::init_work_with_key(
                 addr_of_mut!((*p).free_work),
                 Some(free_work_trampoline::<W>),
@@ -573,7 +579,7 @@ impl<'a> Retiring<'a> {
         // (this consumes the patch's one `Retiring`); the release signals the
         // completion.
         unsafe {
-            kobject::put(addr_of_mut!((*p).kobj));
+            self.0.kobj().put();
             bindings::wait_for_completion(addr_of_mut!((*p).finish));
         }
         self.0.forced()
@@ -704,7 +710,7 @@ impl Patch {
                 // and `func` is not used after it goes (our contract).
                 unsafe {
                     list_del_init(addr_of_mut!((*f).node));
-                    kobject::put(addr_of_mut!((*f).kobj));
+                    func.kobj().put();
                 }
             }
             if nops_only && !obj.dynamic() {
@@ -714,16 +720,14 @@ impl Patch {
             // SAFETY: as above.
             unsafe {
                 list_del_init(addr_of_mut!((*o).node));
-                kobject::put(addr_of_mut!((*o).kobj));
+                obj.kobj().put();
             }
         }
     }
 
     /// Adds the patch's directory under `/sys/kernel/livepatch`.
     pub(crate) fn add_kobject(&self) -> Result {
-        // SAFETY: initialised by `init_early`, not added yet: only the
-        // registry calls this, once, before installing the patch.
-        unsafe { kobject::add_patch(addr_of_mut!((*self.as_ptr()).kobj), self.name()) }
+        self.kobj().add(Some(kobject::root()?), self.name())
     }
 
     /// A new object the core makes for atomic replace, named like `like`,
@@ -833,10 +837,12 @@ impl Object {
     /// and it belongs to `patch`, which no one else uses meanwhile.
     unsafe fn init_early(&self, patch: &Patch) {
         let o = self.as_ptr();
-        // SAFETY: fresh (caller's contract).
+        // SAFETY: fresh (caller's contract); the object lives until its
+        // kobject's release, as its patch does or, if dynamic, because only
+        // that release frees it.
         unsafe {
             list_init(addr_of_mut!((*o).func_list));
-            kobject::init_kobject(addr_of_mut!((*o).kobj), &kobject::OBJECT_KTYPE);
+            Kobject::init(NonNull::from(self), &kobject::OBJECT_KTYPE);
             list_add_tail(
                 addr_of_mut!((*o).node),
                 addr_of_mut!((*patch.as_ptr()).obj_list),
@@ -886,16 +892,7 @@ impl Object {
 
     /// Adds the object's directory under its patch's.
     pub(crate) fn add_kobject(&self, patch: &Patch) -> Result {
-        // SAFETY: the object's kobject is initialised, not yet added (done
-        // once, while the registry sets the patch up); the patch's is added.
-        unsafe {
-            kobject::add_child(
-                addr_of_mut!((*self.as_ptr()).kobj),
-                addr_of_mut!((*patch.as_ptr()).kobj),
-                self.display_name(),
-                None,
-            )
-        }
+        self.kobj().add(Some(patch.kobj()), self.display_name())
     }
 
     /// A `nop` of this object for the function `like`, linked into it
@@ -994,12 +991,12 @@ impl Func {
     unsafe fn init_early(&self, obj: &Object) {
         let f = self.as_ptr();
         // SAFETY: fresh (caller's contract): on no stack, unseen by the
-        // handler.
+        // handler; alive until its kobject's release, as for objects.
         unsafe {
             list_init(addr_of_mut!((*f).stack_node));
             (*f).patched = false;
             (*f).transition = false;
-            kobject::init_kobject(addr_of_mut!((*f).kobj), &kobject::FUNC_KTYPE);
+            Kobject::init(NonNull::from(self), &kobject::FUNC_KTYPE);
             list_add_tail(
                 addr_of_mut!((*f).node),
                 addr_of_mut!((*obj.as_ptr()).func_list),
@@ -1009,15 +1006,17 @@ impl Func {
 
     /// Adds the function's `<function,sympos>` directory under its object's.
     pub(crate) fn add_kobject(&self, obj: &Object) -> Result {
-        // SAFETY: as in `Object::add_kobject`, one level down.
-        unsafe {
-            kobject::add_child(
-                addr_of_mut!((*self.as_ptr()).kobj),
-                addr_of_mut!((*obj.as_ptr()).kobj),
-                self.old_name(),
-                Some(self.shown_sympos()),
-            )
-        }
+        // `<function,sympos>`, with the name's bytes as they are, as C's
+        // "%s,%lu" makes it.
+        let mut name = KVec::new();
+        name.extend_from_slice(self.old_name().to_bytes(), GFP_KERNEL)?;
+        let mut digits = [0u8; 20];
+        let digits = kobject::decimal(self.shown_sympos(), &mut digits);
+        name.extend_from_slice(b",", GFP_KERNEL)?;
+        name.extend_from_slice(digits, GFP_KERNEL)?;
+        name.push(0, GFP_KERNEL)?;
+        let name = CStr::from_bytes_with_nul(&name).map_err(|_| EINVAL)?;
+        self.kobj().add(Some(obj.kobj()), name)
     }
 
     /// The patched function's address.

@@ -1,28 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The kobjects embedded in patches, objects and functions: their types,
-//! attributes and callbacks as statics, and `/sys/kernel/livepatch`.
+//! The kobjects embedded in patches, objects and functions: their types
+//! and files as [`kernel::kobject`] statics, and `/sys/kernel/livepatch`.
 //!
-//! The callbacks turn sysfs's raw arguments into a [`Patch`] or an
-//! [`Object`] and the bytes written, and hand them to the [`Handlers`]
-//! `crate::sysfs` installs with [`init`]: what the files mean is decided
-//! there, in safe code. A kobject's release frees what the core made
-//! (dynamic objects, nops) and lets a patch's freeing go on.
+//! The files hand a [`Patch`] or an [`Object`] and the bytes written to the
+//! [`Handlers`] `crate::sysfs` installs with [`init`]: what the files mean
+//! is decided there. A kobject's release frees what the core made (dynamic
+//! objects, nops) and lets a patch's freeing go on.
 
-use core::cell::UnsafeCell;
-use core::ptr::{null, null_mut};
-use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
+use core::ptr::NonNull;
 
-use kernel::bindings;
-use kernel::error::{to_result, Result};
-use kernel::ffi::{c_char, c_int, c_ulong};
+use kernel::kobject::{
+    self, Attribute, AttributeList, AttributeOperations, HasKobject, KobjType, KobjectDir, Release,
+};
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::str::{CStr, CStrExt};
 use kernel::sync::SetOnce;
 
-use super::{Object, Patch};
-
-type KobjPtr = *mut bindings::kobject;
+use super::{Func, Object, Patch};
 
 /// The files of a patch's directory.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -35,20 +30,31 @@ pub(crate) enum PatchFile {
     Signal,
 }
 
-/// What was written to a file: the bytes, NUL-terminated by sysfs.
-pub(crate) struct Written<'a>(&'a CStr);
+impl PatchFile {
+    /// The file an attribute's `ID` names.
+    const fn from_id(id: u64) -> Self {
+        match id {
+            0 => PatchFile::Enabled,
+            1 => PatchFile::Transition,
+            2 => PatchFile::Force,
+            3 => PatchFile::Replace,
+            4 => PatchFile::StackOrder,
+            _ => PatchFile::Signal,
+        }
+    }
+}
+
+/// What was written to a file.
+pub(crate) struct Written<'a>(&'a [u8]);
 
 impl Written<'_> {
     pub(crate) fn bytes(&self) -> &[u8] {
-        self.0.to_bytes()
+        self.0
     }
 
     /// `kstrtobool()`, so that exactly what upstream accepts is accepted.
     pub(crate) fn parse_bool(&self) -> Result<bool> {
-        let mut value = false;
-        // SAFETY: a NUL-terminated string and a valid `bool` to write.
-        to_result(unsafe { bindings::kstrtobool(self.0.as_char_ptr(), &mut value) })?;
-        Ok(value)
+        kernel::str::kstrtobool_bytes(self.0)
     }
 }
 
@@ -64,330 +70,193 @@ pub(crate) struct Handlers {
 
 static HANDLERS: SetOnce<Handlers> = SetOnce::new();
 
-/// A C structure that lives in a static and that C may write to (the
-/// attributes' lockdep keys), hence kept out of read-only memory.
-#[repr(transparent)]
-pub(crate) struct CStatic<T>(UnsafeCell<T>);
+fn handlers() -> Result<&'static Handlers> {
+    HANDLERS.as_ref().ok_or(EIO)
+}
 
-// SAFETY: the contents are written only by C's sysfs and lockdep code,
-// which synchronise themselves; Rust only takes their addresses.
-unsafe impl<T> Sync for CStatic<T> {}
+/// A patch's file as upstream shows it: `"%d\n"`.
+fn show_patch_file(patch: &Patch, id: u64, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+    let value = (handlers()?.show)(patch, PatchFile::from_id(id));
+    kobject::emit(page, fmt!("{value}\n"))
+}
 
-impl<T> CStatic<T> {
-    const fn new(value: T) -> Self {
-        CStatic(UnsafeCell::new(value))
+fn store_patch_file(patch: &Patch, id: u64, input: &[u8]) -> Result {
+    (handlers()?.store)(patch, PatchFile::from_id(id), &Written(input))
+}
+
+/// The read-only files of a patch, by [`PatchFile`] number.
+struct ReadOnly;
+/// The write-only files of a patch.
+struct WriteOnly;
+/// The files of a patch one can read and write.
+struct ReadWrite;
+
+#[vtable]
+impl<const ID: u64> AttributeOperations<ID> for ReadOnly {
+    type Data = Patch;
+
+    fn show(patch: &Patch, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        show_patch_file(patch, ID, page)
+    }
+}
+
+#[vtable]
+impl<const ID: u64> AttributeOperations<ID> for WriteOnly {
+    type Data = Patch;
+
+    fn store(patch: &Patch, input: &[u8]) -> Result {
+        store_patch_file(patch, ID, input)
+    }
+}
+
+#[vtable]
+impl<const ID: u64> AttributeOperations<ID> for ReadWrite {
+    type Data = Patch;
+
+    fn show(patch: &Patch, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        show_patch_file(patch, ID, page)
     }
 
-    const fn get(&self) -> *mut T {
-        self.0.get()
+    fn store(patch: &Patch, input: &[u8]) -> Result {
+        store_patch_file(patch, ID, input)
     }
 }
 
-type Show = unsafe extern "C" fn(KobjPtr, *mut bindings::kobj_attribute, *mut c_char) -> isize;
-type Store =
-    unsafe extern "C" fn(KobjPtr, *mut bindings::kobj_attribute, *const c_char, usize) -> isize;
+/// An object's `patched`.
+struct PatchedFile;
 
-/// `__ATTR(name, mode, show, store)`.
-const fn attr(
-    name: &'static CStr,
-    mode: u16,
-    show: Option<Show>,
-    store: Option<Store>,
-) -> bindings::kobj_attribute {
-    // SAFETY: all-zero is a valid `kobj_attribute` (NULL pointers, no
-    // callbacks, a zeroed lockdep key, as C's static initialisers leave it).
-    let mut attr: bindings::kobj_attribute = unsafe { core::mem::zeroed() };
-    attr.attr.name = kernel::str::as_char_ptr_in_const_context(name);
-    attr.attr.mode = mode;
-    attr.__bindgen_anon_1.show = show;
-    attr.__bindgen_anon_2.store = store;
-    attr
+#[vtable]
+impl AttributeOperations for PatchedFile {
+    type Data = Object;
+
+    fn show(obj: &Object, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+        let patched = (handlers()?.patched)(obj);
+        kobject::emit(page, fmt!("{}\n", u8::from(patched)))
+    }
 }
 
-const RW: (Option<Show>, Option<Store>) = (Some(patch_show), Some(patch_store));
-const RO: (Option<Show>, Option<Store>) = (Some(patch_show), None);
-const WO: (Option<Show>, Option<Store>) = (None, Some(patch_store));
-
-static ENABLED: CStatic<bindings::kobj_attribute> =
-    CStatic::new(attr(c"enabled", 0o644, RW.0, RW.1));
-static TRANSITION: CStatic<bindings::kobj_attribute> =
-    CStatic::new(attr(c"transition", 0o444, RO.0, RO.1));
-static FORCE: CStatic<bindings::kobj_attribute> = CStatic::new(attr(c"force", 0o200, WO.0, WO.1));
-static REPLACE: CStatic<bindings::kobj_attribute> =
-    CStatic::new(attr(c"replace", 0o444, RO.0, RO.1));
-static STACK_ORDER: CStatic<bindings::kobj_attribute> =
-    CStatic::new(attr(c"stack_order", 0o444, RO.0, RO.1));
-static SIGNAL: CStatic<bindings::kobj_attribute> = CStatic::new(attr(c"signal", 0o200, WO.0, WO.1));
-static PATCHED: CStatic<bindings::kobj_attribute> =
-    CStatic::new(attr(c"patched", 0o444, Some(patched_show), None));
-
-/// Which file of a patch `attr` is.
-fn patch_file(attr: *mut bindings::kobj_attribute) -> Option<PatchFile> {
-    [
-        (&ENABLED, PatchFile::Enabled),
-        (&TRANSITION, PatchFile::Transition),
-        (&FORCE, PatchFile::Force),
-        (&REPLACE, PatchFile::Replace),
-        (&STACK_ORDER, PatchFile::StackOrder),
-        (&SIGNAL, PatchFile::Signal),
-    ]
-    .into_iter()
-    .find(|(file, _)| file.get() == attr)
-    .map(|(_, which)| which)
+const fn id(file: PatchFile) -> u64 {
+    file as u64
 }
 
-/// The `attribute` inside a static `kobj_attribute`: its first member.
-const fn attribute(attr: &'static CStatic<bindings::kobj_attribute>) -> *mut bindings::attribute {
-    attr.get().cast()
-}
+static ENABLED: Attribute<{ id(PatchFile::Enabled) }, ReadWrite> =
+    Attribute::new(c"enabled", 0o644);
+static TRANSITION: Attribute<{ id(PatchFile::Transition) }, ReadOnly> =
+    Attribute::new(c"transition", 0o444);
+static FORCE: Attribute<{ id(PatchFile::Force) }, WriteOnly> = Attribute::new(c"force", 0o200);
+static REPLACE: Attribute<{ id(PatchFile::Replace) }, ReadOnly> = Attribute::new(c"replace", 0o444);
+static STACK_ORDER: Attribute<{ id(PatchFile::StackOrder) }, ReadOnly> =
+    Attribute::new(c"stack_order", 0o444);
+static SIGNAL: Attribute<{ id(PatchFile::Signal) }, WriteOnly> = Attribute::new(c"signal", 0o200);
+static PATCHED: Attribute<0, PatchedFile> = Attribute::new(c"patched", 0o444);
 
-static PATCH_ATTRS: CStatic<[*mut bindings::attribute; 7]> = CStatic::new([
-    attribute(&ENABLED),
-    attribute(&TRANSITION),
-    attribute(&FORCE),
-    attribute(&REPLACE),
-    attribute(&STACK_ORDER),
-    attribute(&SIGNAL),
-    null_mut(),
+static PATCH_FILES: AttributeList<Patch, 6> = AttributeList::new([
+    ENABLED.erase(),
+    TRANSITION.erase(),
+    FORCE.erase(),
+    REPLACE.erase(),
+    STACK_ORDER.erase(),
+    SIGNAL.erase(),
 ]);
-static OBJECT_ATTRS: CStatic<[*mut bindings::attribute; 2]> =
-    CStatic::new([attribute(&PATCHED), null_mut()]);
+static OBJECT_FILES: AttributeList<Object, 1> = AttributeList::new([PATCHED.erase()]);
 
-/// `ATTRIBUTE_GROUPS()`: one unnamed group of `attrs`.
-const fn group(attrs: *mut bindings::attribute) -> bindings::attribute_group {
-    // SAFETY: all-zero is a valid group: no name, no visibility callbacks.
-    let mut group: bindings::attribute_group = unsafe { core::mem::zeroed() };
-    group.__bindgen_anon_2.attrs = attrs.cast();
-    group
+/// The types of the kobjects inside patches, objects and functions.
+pub(super) static PATCH_KTYPE: KobjType<Patch> = KobjType::new(&PATCH_KTYPE, Some(&PATCH_FILES));
+pub(super) static OBJECT_KTYPE: KobjType<Object> =
+    KobjType::new(&OBJECT_KTYPE, Some(&OBJECT_FILES));
+pub(super) static FUNC_KTYPE: KobjType<Func> =
+    KobjType::new::<0>(&FUNC_KTYPE, None::<&AttributeList<Func, 0>>);
+
+// SAFETY: `Patch` is transparent over `klp_patch`, whose `kobj` this is; a
+// patch lives (in its module) until its kobject's release, which the
+// module's exit waits for (`klp_free_patch_finish()`).
+unsafe impl HasKobject for Patch {
+    const KOBJ_OFFSET: usize = core::mem::offset_of!(kernel::bindings::klp_patch, kobj);
 }
 
-static PATCH_GROUP: CStatic<bindings::attribute_group> =
-    CStatic::new(group(PATCH_ATTRS.get().cast()));
-static OBJECT_GROUP: CStatic<bindings::attribute_group> =
-    CStatic::new(group(OBJECT_ATTRS.get().cast()));
-static PATCH_GROUPS: CStatic<[*const bindings::attribute_group; 2]> =
-    CStatic::new([PATCH_GROUP.get().cast_const(), null()]);
-static OBJECT_GROUPS: CStatic<[*const bindings::attribute_group; 2]> =
-    CStatic::new([OBJECT_GROUP.get().cast_const(), null()]);
-
-const fn ktype(
-    release: unsafe extern "C" fn(KobjPtr),
-    groups: *mut *const bindings::attribute_group,
-) -> bindings::kobj_type {
-    // SAFETY: all-zero is a valid `kobj_type`: no callbacks, no groups.
-    let mut ktype: bindings::kobj_type = unsafe { core::mem::zeroed() };
-    ktype.release = Some(release);
-    ktype.sysfs_ops = &raw const bindings::kobj_sysfs_ops;
-    ktype.default_groups = groups;
-    ktype
+// SAFETY: as for `Patch`: the object lives in the patch's module, or is a
+// dynamic object freed only by its release below.
+unsafe impl HasKobject for Object {
+    const KOBJ_OFFSET: usize = core::mem::offset_of!(kernel::bindings::klp_object, kobj);
 }
 
-/// The type of a patch's kobject, and only of those: a kobject of this
-/// type is the `kobj` member of a [`Patch`]. Likewise below.
-pub(super) static PATCH_KTYPE: CStatic<bindings::kobj_type> =
-    CStatic::new(ktype(release_patch, PATCH_GROUPS.get().cast()));
-pub(super) static OBJECT_KTYPE: CStatic<bindings::kobj_type> =
-    CStatic::new(ktype(release_object, OBJECT_GROUPS.get().cast()));
-pub(super) static FUNC_KTYPE: CStatic<bindings::kobj_type> =
-    CStatic::new(ktype(release_func, null_mut()));
+// SAFETY: as for `Object`, with nops for dynamic objects.
+unsafe impl HasKobject for Func {
+    const KOBJ_OFFSET: usize = core::mem::offset_of!(kernel::bindings::klp_func, kobj);
+}
+
+impl Release for Patch {
+    unsafe fn release(this: NonNull<Self>) {
+        // SAFETY: the last put (our contract) of a patch `init_early` set up.
+        unsafe { super::release_patch(this.as_ptr().cast()) };
+    }
+}
+
+impl Release for Object {
+    unsafe fn release(this: NonNull<Self>) {
+        // SAFETY: the last put (our contract).
+        unsafe { super::release_object(this.as_ptr().cast()) };
+    }
+}
+
+impl Release for Func {
+    unsafe fn release(this: NonNull<Self>) {
+        // SAFETY: the last put (our contract).
+        unsafe { super::release_func(this.as_ptr().cast()) };
+    }
+}
 
 /// `/sys/kernel/livepatch`, made once at boot.
-static ROOT: AtomicPtr<bindings::kobject> = AtomicPtr::new(null_mut());
+static ROOT: SetOnce<KobjectDir> = SetOnce::new();
+
+/// The directory patches are added under; there once [`init`] worked.
+pub(super) fn root() -> Result<&'static kernel::kobject::Kobject> {
+    ROOT.as_ref().map(|root| &**root).ok_or(ENODEV)
+}
 
 /// Installs the handlers and creates `/sys/kernel/livepatch`; until this
 /// worked, no patch is enabled.
 pub(crate) fn init(handlers: Handlers) -> Result {
     HANDLERS.populate(handlers);
-    // SAFETY: `kernel_kobj` is set up long before initcalls run; the name is
-    // NUL-terminated.
-    let root = unsafe {
-        bindings::kobject_create_and_add(c"livepatch".as_char_ptr(), bindings::kernel_kobj)
-    };
-    if root.is_null() {
-        return Err(ENOMEM);
-    }
-    ROOT.store(root, Relaxed);
+    let kernel = kobject::kernel_kobj().ok_or(ENODEV)?;
+    let root = KobjectDir::new(c"livepatch", Some(kernel))?;
+    ROOT.populate(root);
     Ok(())
 }
 
-/// `kobject_init()`.
-///
-/// # Safety
-///
-/// `kobj` is the `kobj` member of a patch, object or function (as `ktype`
-/// says) that is not initialised yet.
-pub(super) unsafe fn init_kobject(kobj: KobjPtr, ktype: &'static CStatic<bindings::kobj_type>) {
-    // SAFETY: (caller's contract) a fresh kobject; the type is static.
-    unsafe { bindings::kobject_init(kobj, ktype.get()) };
-}
-
-/// `kobject_add()` of a patch, under `/sys/kernel/livepatch`.
-///
-/// # Safety
-///
-/// `kobj` was initialised with [`init_kobject`] and not yet added.
-pub(super) unsafe fn add_patch(kobj: KobjPtr, name: &CStr) -> Result {
-    // SAFETY: (caller's contract); `ROOT` is set, since patches are only
-    // added once `lock::ready()`, which the initcall sets (Release) after
-    // `init` succeeded; "%s" takes the NUL-terminated name.
-    to_result(unsafe {
-        bindings::kobject_add(
-            kobj,
-            ROOT.load(Relaxed),
-            c"%s".as_char_ptr(),
-            name.as_char_ptr(),
-        )
-    })
-}
-
-/// `kobject_add()` of an object under its patch (`name`), or of a function
-/// under its object (`name,sympos`).
-///
-/// # Safety
-///
-/// As [`add_patch`]; `parent` is an added kobject.
-pub(super) unsafe fn add_child(
-    kobj: KobjPtr,
-    parent: KobjPtr,
-    name: &CStr,
-    sympos: Option<u64>,
-) -> Result {
-    // SAFETY: (caller's contract); the formats take the NUL-terminated name
-    // and an unsigned long.
-    to_result(unsafe {
-        match sympos {
-            None => bindings::kobject_add(kobj, parent, c"%s".as_char_ptr(), name.as_char_ptr()),
-            Some(sympos) => bindings::kobject_add(
-                kobj,
-                parent,
-                c"%s,%lu".as_char_ptr(),
-                name.as_char_ptr(),
-                sympos as c_ulong,
-            ),
-        }
-    })
-}
-
-/// `kobject_put()`: drops the reference `kobject_init()` took; on the last
-/// one the release callback below runs.
-///
-/// # Safety
-///
-/// `kobj` was initialised with [`init_kobject`] and the caller owns that reference.
-pub(super) unsafe fn put(kobj: KobjPtr) {
-    // SAFETY: (caller's contract).
-    unsafe { bindings::kobject_put(kobj) };
-}
-
-/// # Safety
-///
-/// Called by the kobject core with a patch's kobject, on its last put.
-unsafe extern "C" fn release_patch(kobj: KobjPtr) {
-    let offset = core::mem::offset_of!(bindings::klp_patch, kobj);
-    // SAFETY: `PATCH_KTYPE` is only given to patches' kobjects, by
-    // `init_early`; stepping back from the member gives the patch.
-    unsafe { super::release_patch(kobj.byte_sub(offset).cast()) };
-}
-
-/// # Safety
-///
-/// Called by the kobject core with an object's kobject, on its last put.
-unsafe extern "C" fn release_object(kobj: KobjPtr) {
-    let offset = core::mem::offset_of!(bindings::klp_object, kobj);
-    // SAFETY: as in `release_patch`, with `OBJECT_KTYPE`.
-    unsafe { super::release_object(kobj.byte_sub(offset).cast()) };
-}
-
-/// # Safety
-///
-/// Called by the kobject core with a function's kobject, on its last put.
-unsafe extern "C" fn release_func(kobj: KobjPtr) {
-    let offset = core::mem::offset_of!(bindings::klp_func, kobj);
-    // SAFETY: as in `release_patch`, with `FUNC_KTYPE`.
-    unsafe { super::release_func(kobj.byte_sub(offset).cast()) };
-}
-
-/// The patch a patch file's callback was called for.
-///
-/// # Safety
-///
-/// `kobj` is what sysfs passed to a callback of `PATCH_KTYPE`'s attributes:
-/// a patch's kobject, which stays alive during the callback (removing it
-/// waits for running callbacks).
-unsafe fn patch_of<'a>(kobj: KobjPtr) -> &'a Patch {
-    let offset = core::mem::offset_of!(bindings::klp_patch, kobj);
-    // SAFETY: (caller's contract) stepping back from the member gives a
-    // patch set up by `init_early`.
-    unsafe { &*kobj.byte_sub(offset).cast::<Patch>() }
-}
-
-/// `sysfs_emit(buf, "%d\n", value)`.
-///
-/// # Safety
-///
-/// `buf` is the page-sized buffer sysfs handed a show callback.
-unsafe fn emit(buf: *mut c_char, value: c_int) -> isize {
-    // SAFETY: a show callback's buffer (caller's contract); "%d\n" takes an
-    // int.
-    unsafe { bindings::sysfs_emit(buf, c"%d\n".as_char_ptr(), value) as isize }
-}
-
-/// # Safety
-///
-/// Called by sysfs with a patch's kobject, one of its attributes, and a
-/// page-sized buffer.
-unsafe extern "C" fn patch_show(
-    kobj: KobjPtr,
-    attr: *mut bindings::kobj_attribute,
-    buf: *mut c_char,
-) -> isize {
-    let (Some(handlers), Some(file)) = (HANDLERS.as_ref(), patch_file(attr)) else {
-        return EIO.to_errno() as isize;
-    };
-    // SAFETY: a patch attribute's callback (caller's contract).
-    let value = (handlers.show)(unsafe { patch_of(kobj) }, file);
-    // SAFETY: a show callback's buffer (caller's contract).
-    unsafe { emit(buf, value) }
-}
-
-/// # Safety
-///
-/// Called by sysfs with a patch's kobject, one of its attributes, and
-/// `count` written bytes, NUL-terminated.
-unsafe extern "C" fn patch_store(
-    kobj: KobjPtr,
-    attr: *mut bindings::kobj_attribute,
-    buf: *const c_char,
-    count: usize,
-) -> isize {
-    let (Some(handlers), Some(file)) = (HANDLERS.as_ref(), patch_file(attr)) else {
-        return EIO.to_errno() as isize;
-    };
-    // SAFETY: sysfs hands a store callback a NUL-terminated copy of what was
-    // written, alive during the callback (caller's contract).
-    let written = Written(unsafe { CStr::from_char_ptr(buf) });
-    // SAFETY: a patch attribute's callback (caller's contract).
-    match (handlers.store)(unsafe { patch_of(kobj) }, file, &written) {
-        Ok(()) => count as isize,
-        Err(err) => err.to_errno() as isize,
+impl Patch {
+    /// The patch's kobject.
+    pub(super) fn kobj(&self) -> &kobject::Kobject {
+        // SAFETY: `init_early` initialised it (type invariant).
+        unsafe { self.kobject() }
     }
 }
 
-/// # Safety
-///
-/// Called by sysfs with an object's kobject and a page-sized buffer.
-unsafe extern "C" fn patched_show(
-    kobj: KobjPtr,
-    _attr: *mut bindings::kobj_attribute,
-    buf: *mut c_char,
-) -> isize {
-    let Some(handlers) = HANDLERS.as_ref() else {
-        return EIO.to_errno() as isize;
-    };
-    let offset = core::mem::offset_of!(bindings::klp_object, kobj);
-    // SAFETY: `OBJECT_KTYPE`'s attribute: `kobj` is an object's, alive
-    // during the callback.
-    let obj = unsafe { &*kobj.byte_sub(offset).cast::<Object>() };
-    // SAFETY: a show callback's buffer (caller's contract).
-    unsafe { emit(buf, c_int::from((handlers.patched)(obj))) }
+impl Object {
+    /// The object's kobject.
+    pub(super) fn kobj(&self) -> &kobject::Kobject {
+        // SAFETY: as for `Patch::kobj`.
+        unsafe { self.kobject() }
+    }
+}
+
+impl Func {
+    /// The function's kobject.
+    pub(super) fn kobj(&self) -> &kobject::Kobject {
+        // SAFETY: as for `Patch::kobj`.
+        unsafe { self.kobject() }
+    }
+}
+
+/// `n` in decimal, at the end of `buf`.
+pub(super) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[start..];
+        }
+    }
 }

@@ -180,7 +180,7 @@ pub(crate) fn enable_patch(new: NewPatch<'_>) -> Result {
 /// loaded object (`klp_init_patch()`, but for installing the patch, which
 /// the caller does).
 fn init_patch(locked: &Locked, patch: &Patch) -> Result {
-    patch.add_kobject()?;
+    patch.add_kobject(locked)?;
     if patch.replace() {
         add_nops(locked, patch)?;
     }
@@ -195,9 +195,9 @@ fn init_object(locked: &Locked, patch: &Patch, obj: &Object) -> Result {
     if let Some(name) = obj.name() {
         obj.set_module(locked, ModRef::find_loaded(name));
     }
-    obj.add_kobject(patch)?;
+    obj.add_kobject(locked, patch)?;
     for func in obj.funcs() {
-        func.add_kobject(obj)?;
+        func.add_kobject(locked, obj)?;
     }
     if obj.is_loaded() {
         init_object_loaded(locked, patch, obj)?;

@@ -726,8 +726,11 @@ impl Patch {
     }
 
     /// Adds the patch's directory under `/sys/kernel/livepatch`.
-    pub(crate) fn add_kobject(&self) -> Result {
-        self.kobj().add(Some(kobject::root()?), self.name())
+    pub(crate) fn add_kobject(&self, _locked: &Locked) -> Result {
+        // SAFETY: only the registry calls this, once per patch, under
+        // `klp_mutex` before the patch is installed: no one else uses the
+        // kobject yet.
+        unsafe { self.kobj().add(Some(kobject::root()?), self.name()) }
     }
 
     /// A new object the core makes for atomic replace, named like `like`,
@@ -891,8 +894,10 @@ impl Object {
     }
 
     /// Adds the object's directory under its patch's.
-    pub(crate) fn add_kobject(&self, patch: &Patch) -> Result {
-        self.kobj().add(Some(patch.kobj()), self.display_name())
+    pub(crate) fn add_kobject(&self, _locked: &Locked, patch: &Patch) -> Result {
+        // SAFETY: as in `Patch::add_kobject`: once per object, while the
+        // registry sets its patch up.
+        unsafe { self.kobj().add(Some(patch.kobj()), self.display_name()) }
     }
 
     /// A `nop` of this object for the function `like`, linked into it
@@ -1005,7 +1010,7 @@ impl Func {
     }
 
     /// Adds the function's `<function,sympos>` directory under its object's.
-    pub(crate) fn add_kobject(&self, obj: &Object) -> Result {
+    pub(crate) fn add_kobject(&self, _locked: &Locked, obj: &Object) -> Result {
         // `<function,sympos>`, with the name's bytes as they are, as C's
         // "%s,%lu" makes it.
         let mut name = KVec::new();
@@ -1016,7 +1021,8 @@ impl Func {
         name.extend_from_slice(digits, GFP_KERNEL)?;
         name.push(0, GFP_KERNEL)?;
         let name = CStr::from_bytes_with_nul(&name).map_err(|_| EINVAL)?;
-        self.kobj().add(Some(obj.kobj()), name)
+        // SAFETY: as in `Object::add_kobject`, one level down.
+        unsafe { self.kobj().add(Some(obj.kobj()), name) }
     }
 
     /// The patched function's address.

@@ -82,8 +82,9 @@ impl Kobject {
     ///
     /// # Safety
     ///
-    /// `this` points to a `T` whose kobject is not initialised yet; from now
-    /// on that `T` stays alive until `T::release` is called for it.
+    /// `this` points to a `T` whose kobject is not initialised yet and is
+    /// all-zero (as C's static and `kzalloc` initialisers leave it); from
+    /// now on that `T` stays alive until `T::release` is called for it.
     pub unsafe fn init<T: Release>(this: NonNull<T>, ktype: &'static KobjType<T>) {
         // SAFETY: (caller's contract) a fresh kobject inside a live `T`, at
         // the offset `HasKobject` promises; the type is a static.
@@ -93,11 +94,16 @@ impl Kobject {
     /// `kobject_add()`: names the kobject `name` and makes its directory
     /// under `parent` (or under `/sys` if there is none).
     ///
-    /// Adding a kobject twice fails in the kobject core, with an error.
-    pub fn add(&self, parent: Option<&Kobject>, name: &CStr) -> Result {
+    /// # Safety
+    ///
+    /// Called once per kobject, and not while anyone else uses the
+    /// kobject: a second add would rename it and free the old name under
+    /// readers, leaving its first directory behind.
+    pub unsafe fn add(&self, parent: Option<&Kobject>, name: &CStr) -> Result {
         let parent = parent.map_or(null_mut(), Kobject::as_raw);
         // SAFETY: the kobject is initialised and alive (type invariant), the
-        // parent too; `%s` takes the NUL-terminated name.
+        // parent too; added once, by no one else meanwhile (our contract);
+        // `%s` takes the NUL-terminated name.
         to_result(unsafe {
             bindings::kobject_add(
                 self.as_raw(),
@@ -110,9 +116,13 @@ impl Kobject {
 
     /// [`Kobject::add`] with a name formatted once, e.g.
     /// `fmt!("{name},{pos}")`.
-    pub fn add_fmt(&self, parent: Option<&Kobject>, name: fmt::Arguments<'_>) -> Result {
+    ///
+    /// # Safety
+    ///
+    /// As for [`Kobject::add`].
+    pub unsafe fn add_fmt(&self, parent: Option<&Kobject>, name: fmt::Arguments<'_>) -> Result {
         let parent = parent.map_or(null_mut(), Kobject::as_raw);
-        // SAFETY: as in `add`; `%pA` formats the `fmt::Arguments` passed by
+        // SAFETY: as in `add` (our contract is its); `%pA` formats the `fmt::Arguments` passed by
         // address, which lives across the call.
         to_result(unsafe {
             bindings::kobject_add(
@@ -193,6 +203,9 @@ impl Drop for KobjectDir {
 ///
 /// `KOBJ_OFFSET` is the offset of a `struct kobject` within `Self`, and
 /// `Self` is valid for as long as that kobject is, i.e. until its release.
+/// The kobject is inside an [`Opaque`] (or another `UnsafeCell`), since C
+/// changes it while `&Self` exists. The provided methods are not
+/// overridden.
 pub unsafe trait HasKobject: Sized {
     /// Where the kobject is.
     const KOBJ_OFFSET: usize;
@@ -260,10 +273,10 @@ pub trait AttributeOperations<const ID: u64 = 0> {
     }
 }
 
-/// Formats into a show callback's page; how many bytes were written, at
-/// most a page.
+/// Formats into a show callback's page; how many bytes were written, less
+/// than a page, as `sysfs_emit()` leaves it (sysfs warns on a full page).
 pub fn emit(page: &mut [u8; PAGE_SIZE], args: fmt::Arguments<'_>) -> Result<usize> {
-    let mut f = crate::str::Formatter::new(page);
+    let mut f = crate::str::Formatter::new(&mut page[..PAGE_SIZE - 1]);
     fmt::Write::write_fmt(&mut f, args).map_err(|_| EOVERFLOW)?;
     Ok(f.bytes_written())
 }
@@ -277,12 +290,13 @@ pub fn emit(page: &mut [u8; PAGE_SIZE], args: fmt::Arguments<'_>) -> Result<usiz
 /// `O::Data`.
 #[repr(transparent)]
 pub struct Attribute<const ID: u64, O> {
-    // Opaque: lockdep writes a key into it when the file is created.
+    // Opaque: handed to C as `*mut`; its `skey` is the file's lockdep key,
+    // which must be in static memory, hence attributes are statics.
     raw: Opaque<bindings::kobj_attribute>,
     _p: PhantomData<O>,
 }
 
-// SAFETY: only C writes the attribute (its lockdep key), under its locks.
+// SAFETY: nothing writes the attribute once it is built; C only reads it.
 unsafe impl<const ID: u64, O> Sync for Attribute<ID, O> {}
 // SAFETY: as above.
 unsafe impl<const ID: u64, O> Send for Attribute<ID, O> {}
@@ -346,7 +360,9 @@ impl<const ID: u64, O: AttributeOperations<ID>> Attribute<ID, O> {
         // SAFETY: sysfs hands show a page of its own for the call.
         let page = unsafe { &mut *buf.cast::<[u8; PAGE_SIZE]>() };
         match O::show(data, page) {
-            Ok(len) => len as isize,
+            // sysfs warns on a full page; `emit` never fills one.
+            Ok(len) if len < PAGE_SIZE => len as isize,
+            Ok(_) => EOVERFLOW.to_errno() as isize,
             Err(err) => err.to_errno() as isize,
         }
     }
@@ -554,7 +570,8 @@ mod tests {
         let counter = new_counter(41)?;
         // SAFETY: initialised by `new_counter`.
         let kobj = unsafe { counter.as_ref().kobject() };
-        let added = kobj.add_fmt(Some(&dir), fmt!("counter,{}", 7));
+        // SAFETY: added once; only this test knows the kobject.
+        let added = unsafe { kobj.add_fmt(Some(&dir), fmt!("counter,{}", 7)) };
         assert_eq!(kobj.name(), Some(c"counter,7"));
         // Through C's `kobj_sysfs_ops`, as a read and a write of
         // `/sys/kernel/rust_kobject_test/counter,7/value` would go.
@@ -595,11 +612,11 @@ mod tests {
         let page: &mut [u8; PAGE_SIZE] = buf.as_mut_slice().try_into().map_err(|_| EINVAL)?;
         assert_eq!(emit(page, fmt!("{}", 7)), Ok(1));
         assert_eq!(
-            emit(page, format_args!("{}", Bytes(PAGE_SIZE))),
-            Ok(PAGE_SIZE)
+            emit(page, format_args!("{}", Bytes(PAGE_SIZE - 1))),
+            Ok(PAGE_SIZE - 1)
         );
         assert_eq!(
-            emit(page, format_args!("{}", Bytes(PAGE_SIZE + 1))),
+            emit(page, format_args!("{}", Bytes(PAGE_SIZE))),
             Err(EOVERFLOW)
         );
         Ok(())

@@ -31,16 +31,20 @@ pub(crate) enum PatchFile {
 }
 
 impl PatchFile {
-    /// The file an attribute's `ID` names.
-    const fn from_id(id: u64) -> Self {
-        match id {
+    /// The file an attribute's `ID` names; evaluated at compile time (see
+    /// the callers), so an `ID` that names no file does not build.
+    const fn from_id(raw: u64) -> Self {
+        let file = match raw {
             0 => PatchFile::Enabled,
             1 => PatchFile::Transition,
             2 => PatchFile::Force,
             3 => PatchFile::Replace,
             4 => PatchFile::StackOrder,
-            _ => PatchFile::Signal,
-        }
+            5 => PatchFile::Signal,
+            _ => panic!("an attribute ID that names no patch file"),
+        };
+        assert!(id(file) == raw, "PatchFile ids out of step with the enum");
+        file
     }
 }
 
@@ -75,13 +79,13 @@ fn handlers() -> Result<&'static Handlers> {
 }
 
 /// A patch's file as upstream shows it: `"%d\n"`.
-fn show_patch_file(patch: &Patch, id: u64, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
-    let value = (handlers()?.show)(patch, PatchFile::from_id(id));
+fn show_patch_file(patch: &Patch, file: PatchFile, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
+    let value = (handlers()?.show)(patch, file);
     kobject::emit(page, fmt!("{value}\n"))
 }
 
-fn store_patch_file(patch: &Patch, id: u64, input: &[u8]) -> Result {
-    (handlers()?.store)(patch, PatchFile::from_id(id), &Written(input))
+fn store_patch_file(patch: &Patch, file: PatchFile, input: &[u8]) -> Result {
+    (handlers()?.store)(patch, file, &Written(input))
 }
 
 /// The read-only files of a patch, by [`PatchFile`] number.
@@ -96,7 +100,7 @@ impl<const ID: u64> AttributeOperations<ID> for ReadOnly {
     type Data = Patch;
 
     fn show(patch: &Patch, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
-        show_patch_file(patch, ID, page)
+        show_patch_file(patch, const { PatchFile::from_id(ID) }, page)
     }
 }
 
@@ -105,7 +109,7 @@ impl<const ID: u64> AttributeOperations<ID> for WriteOnly {
     type Data = Patch;
 
     fn store(patch: &Patch, input: &[u8]) -> Result {
-        store_patch_file(patch, ID, input)
+        store_patch_file(patch, const { PatchFile::from_id(ID) }, input)
     }
 }
 
@@ -114,11 +118,11 @@ impl<const ID: u64> AttributeOperations<ID> for ReadWrite {
     type Data = Patch;
 
     fn show(patch: &Patch, page: &mut [u8; PAGE_SIZE]) -> Result<usize> {
-        show_patch_file(patch, ID, page)
+        show_patch_file(patch, const { PatchFile::from_id(ID) }, page)
     }
 
     fn store(patch: &Patch, input: &[u8]) -> Result {
-        store_patch_file(patch, ID, input)
+        store_patch_file(patch, const { PatchFile::from_id(ID) }, input)
     }
 }
 

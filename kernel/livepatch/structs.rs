@@ -1015,11 +1015,8 @@ impl Func {
         // "%s,%lu" makes it.
         let mut name = KVec::new();
         name.extend_from_slice(self.old_name().to_bytes(), GFP_KERNEL)?;
-        let mut digits = [0u8; 20];
-        let digits = kobject::decimal(self.shown_sympos(), &mut digits);
-        name.extend_from_slice(b",", GFP_KERNEL)?;
-        name.extend_from_slice(digits, GFP_KERNEL)?;
-        name.push(0, GFP_KERNEL)?;
+        let sympos = CString::try_from_fmt(fmt!(",{}", self.shown_sympos()))?;
+        name.extend_from_slice(sympos.to_bytes_with_nul(), GFP_KERNEL)?;
         let name = CStr::from_bytes_with_nul(&name).map_err(|_| EINVAL)?;
         // SAFETY: as in `Object::add_kobject`, one level down.
         unsafe { self.kobj().add(Some(obj.kobj()), name) }

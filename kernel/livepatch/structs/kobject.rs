@@ -251,16 +251,3 @@ impl Func {
         unsafe { self.kobject() }
     }
 }
-
-/// `n` in decimal, at the end of `buf`.
-pub(super) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut start = buf.len();
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[start..];
-        }
-    }
-}

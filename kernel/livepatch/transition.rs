@@ -85,9 +85,9 @@ static TARGET: AtomicI32 = AtomicI32::new(IDLE);
 static SIGNALS_CNT: KlpLocked<u32> = KlpLocked::new(0);
 
 /// Transitions started so far, and the one the queued periodic pass was
-/// queued for: a periodic pass left queued by an earlier transition (there
-/// is no cancelling a work item through the kernel crate) does not count
-/// towards the signals of the next one.
+/// queued for: a periodic pass of an earlier transition that was already
+/// running when [`complete`] cancelled it, and then waited for `klp_mutex`,
+/// does not count towards the signals of the next one.
 static GENERATION: AtomicU32 = AtomicU32::new(0);
 static RETRY_GENERATION: AtomicU32 = AtomicU32::new(0);
 
@@ -501,6 +501,11 @@ pub(crate) fn complete(locked: &Locked, patch: &Patch, first: impl FnOnce(i32)) 
     pr_notice!("'{}': {} complete\n", patch.name(), direction(target));
     TARGET.store(IDLE, Relaxed);
     TRANSITION_PATCH.set(locked, None);
+    // Nothing is left for a queued periodic pass to do. Not waiting for one
+    // already running: it waits for `klp_mutex`, then finds no transition.
+    if let Some(c) = completer() {
+        drop(c.retry.cancel());
+    }
 }
 
 /// Prepares a transition of the installed `patch` to `state`: every task

@@ -14,12 +14,12 @@
 //! [`KlpStack`]); every `unsafe` of the table and the stacks is here, and the
 //! one of redirecting a call ([`redirect`]).
 
-use core::ptr::{addr_of, addr_of_mut, NonNull};
+use core::ptr::{addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use kernel::bindings;
 use kernel::prelude::*;
-use kernel::sync::rcu;
+use kernel::sync::rcu::{self, RcuHead};
 use kernel::types::Opaque;
 
 use kernel::ftrace::{Flags, FtraceCall, FtraceOps, RegisterError};
@@ -84,14 +84,16 @@ pub(crate) struct KlpStack {
     loc: usize,
     /// The next ops in the table.
     next: AtomicPtr<KlpOps>,
-    /// For `kvfree_call_rcu()`; its offset must fit `kvfree_rcu`'s encoding.
-    rcu: Opaque<bindings::kvfree_rcu_head>,
+    /// What frees the retired ops after a grace period.
+    rcu: RcuHead,
 }
+
+kernel::impl_has_rcu_head!(KlpStack { rcu });
 
 // SAFETY: shared by the handler on every CPU, which only reads the stack
 // (published with Release, read with Acquire) and the fixed `old_func`;
 // `next` is atomic; everything else changes only under `klp_mutex`, and
-// `rcu` only once the ops left the table, through `kvfree_call_rcu()`.
+// `rcu` only once the ops left the table, through `kvfree_rcu()`.
 unsafe impl Sync for KlpStack {}
 
 /// The ftrace registration of one patched function, with its stack.
@@ -295,7 +297,7 @@ impl KlpStack {
                 old_func: func.old_func(),
                 loc,
                 next: AtomicPtr::new(core::ptr::null_mut()),
-                rcu: Opaque::zeroed(),
+                rcu: RcuHead::new(),
             }),
             GFP_KERNEL,
         )?;
@@ -361,9 +363,10 @@ impl KlpStack {
             // but through here.
             link = unsafe { &(*cur).data().next };
         }
-        // SAFETY: allocated by `create` as a `KBox`, off the table and
-        // unregistered, so only readers that started before can see it; the
-        // grace period waits for them. `rcu` is within the first page.
-        unsafe { bindings::kvfree_call_rcu(Opaque::cast_into(addr_of!(this.rcu)), target.cast()) };
+        // SAFETY: allocated by `create` as a `KBox` and leaked into the
+        // table, which no longer holds it; unregistered, so ftrace holds it
+        // no more either. Only readers that started before may still see it,
+        // and `kvfree_rcu` frees it after them.
+        rcu::kvfree_rcu(unsafe { KBox::from_raw(target) });
     }
 }

@@ -8,7 +8,7 @@
 //! `unsafe` of the table's memory is here.
 
 use core::marker::PhantomData;
-use core::ptr::{addr_of, null_mut, without_provenance_mut, NonNull};
+use core::ptr::{null_mut, without_provenance_mut, NonNull};
 use core::sync::atomic::{
     AtomicBool, AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
@@ -18,8 +18,8 @@ use kernel::alloc::KVVec;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::lock::GlobalGuard;
-use kernel::sync::{rcu, Arc};
-use kernel::types::Opaque;
+use kernel::sync::rcu::{self, RcuHead};
+use kernel::sync::Arc;
 use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem};
 
 use crate::shadow_sizing::{bucket_of, wanted_buckets, Bounds, MIN_BUCKETS};
@@ -30,8 +30,8 @@ use crate::shadow_sizing::{bucket_of, wanted_buckets, Bounds, MIN_BUCKETS};
 struct Node {
     /// Chain links, indexed by [`Table::slot`] of the table walked.
     next: [AtomicPtr<Node>; 2],
-    /// Written by `kvfree_call_rcu` while readers may still hold the node.
-    rcu: Opaque<bindings::kvfree_rcu_head>,
+    /// Written by `kvfree_rcu` while readers may still hold the node.
+    rcu: RcuHead,
     obj: usize,
     id: c_ulong,
 }
@@ -40,6 +40,8 @@ struct Node {
 // need no more. (Its size depends on the configuration, as upstream's does:
 // 48 bytes here, more on debug kernels.)
 const _: () = assert!(align_of::<Node>() <= 8);
+
+kernel::impl_has_rcu_head!(Node { rcu });
 
 /// Proof that published tables and nodes stay alive while it is held: the
 /// RCU read lock, or the writer lock (nothing is retired without it, and
@@ -123,12 +125,10 @@ impl Drop for NewNode {
 /// Frees `node` after a grace period, as `kfree_rcu()` does (batched). It
 /// must already be unlinked.
 fn retire(node: NodeRef) {
-    let ptr = node.0.as_ptr();
-    // SAFETY: the node is unlinked, so no new reader can reach it; its `rcu`
-    // head is unused (each node is retired once); it was allocated by
-    // `kzalloc()`, which `kvfree` frees, and only after the readers that could
-    // still see it are done.
-    unsafe { bindings::kvfree_call_rcu(Opaque::cast_into(addr_of!((*ptr).rcu)), ptr.cast()) };
+    // SAFETY: the node starts its `kzalloc()` block; it is unlinked, so only
+    // readers that started before can still reach it, and nothing else frees
+    // it (each node is retired once, so its head is unused).
+    unsafe { rcu::kvfree_rcu_raw(node.0) };
 }
 
 /// A table's memory: a header of [`HEADER_CELLS`] words, then the chain

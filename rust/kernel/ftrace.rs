@@ -10,6 +10,7 @@ use crate::{
     error::{to_result, Error},
     ffi::c_ulong,
     prelude::*,
+    sync::rcu::HasRcuHead,
     types::Opaque,
 };
 
@@ -111,6 +112,13 @@ pub enum RegisterError {
 pub struct FtraceOps<T: FtraceHandler> {
     ops: Opaque<bindings::ftrace_ops>,
     data: T,
+}
+
+// SAFETY: `data` is a field of `FtraceOps<T>` and `T`'s head a field of
+// `data`, so the offsets add up to an `RcuHead` of `Self`; ftrace never
+// touches `data`.
+unsafe impl<T: FtraceHandler + HasRcuHead> HasRcuHead for FtraceOps<T> {
+    const RCU_HEAD_OFFSET: usize = core::mem::offset_of!(FtraceOps<T>, data) + T::RCU_HEAD_OFFSET;
 }
 
 /// Options of an [`FtraceOps`].

@@ -99,7 +99,10 @@ impl FreedByKvfree for KVmalloc {}
 const fn check<T: HasRcuHead>() {
     // The batching finds the start of a vmalloc'ed object from its head by
     // rounding down to the page: the head must sit in the first page.
-    assert!(T::RCU_HEAD_OFFSET < 4096, "the RcuHead must be within 4096 bytes of the start");
+    assert!(
+        T::RCU_HEAD_OFFSET < 4096,
+        "the RcuHead must be within 4096 bytes of the start"
+    );
     // `kvfree()` frees the memory only: a destructor would be skipped.
     assert!(
         !core::mem::needs_drop::<T>(),
@@ -110,6 +113,7 @@ const fn check<T: HasRcuHead>() {
 /// Frees `object` after a grace period: readers that are in an RCU read-side
 /// section now may keep reading it until they leave it. Does not sleep or
 /// allocate, so it may be called from any context `kfree()` may.
+#[inline]
 pub fn kvfree_rcu<T: HasRcuHead, A: FreedByKvfree>(object: Box<T, A>) {
     let ptr = Box::into_raw(object);
     // SAFETY: `ptr` is the start of an allocation `kvfree()` frees (`A`),
@@ -128,6 +132,7 @@ pub fn kvfree_rcu<T: HasRcuHead, A: FreedByKvfree>(object: Box<T, A>) {
 /// - the caller gives up that allocation: nothing frees it otherwise, and
 ///   nothing but RCU readers that started before this call reads it;
 /// - its head was not handed over before.
+#[inline]
 pub unsafe fn kvfree_rcu_raw<T: HasRcuHead>(ptr: NonNull<T>) {
     const { check::<T>() };
     let base = ptr.as_ptr();

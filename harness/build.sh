@@ -21,6 +21,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 case $impl in rust | c) ;; *) echo "build: KLP_IMPL must be rust or c, not '$impl'" >&2; exit 2 ;; esac
 flavour=$impl
 fragments=("$here/config/base.config")
+# klp-rs's own options exist only in the overlaid tree.
+[[ $impl == rust ]] && fragments+=("$here/config/rust.config")
 if [[ $debug == 1 ]]; then
 	flavour=$impl-debug
 	fragments+=("$here/config/debug.config")

@@ -31,6 +31,11 @@ for d in "${overlay_dirs[@]}"; do
 	cp -a "$repo/$d" "$stage/$d"
 done
 
+# klp-rs's own Kconfig options, which kernel/livepatch/Kconfig sources
+# (patches/).
+mkdir -p "$stage/kernel/livepatch"
+cp "$repo/Kconfig" "$stage/kernel/livepatch/Kconfig.klp-rs"
+
 shopt -s nullglob
 for p in "$repo"/patches/*.patch; do
 	# Bring the pristine version of each file the patch touches into staging.

@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Live patching: what the livepatch core keeps in other subsystems' structs
-//! (a task's transition state and pending flag, a module's livepatch flags).
+//! Live patching.
+//!
+//! For livepatch modules written in Rust (`CONFIG_LIVEPATCH_RUST`): a patch
+//! declared as statics with [`klp_patch!`](crate::klp_patch) and enabled
+//! with [`Patch::enable`] ([`patch`]), typed shadow variables ([`shadow`]),
+//! and Rust functions a patch can replace
+//! ([`livepatch_patchable!`](crate::livepatch_patchable), [`target`]).
+//!
+//! For the core: what it keeps in other subsystems' structs (a task's
+//! transition state and pending flag, a module's livepatch flags).
 //!
 //! Anyone may read them. Changing them is the core's alone: the consistency
 //! model, and with it when patched code may be freed, rests on them. So the
@@ -19,6 +27,21 @@ use crate::{
     task::Task,
     tasklist::ThreadFlag,
 };
+
+#[cfg(CONFIG_LIVEPATCH_RUST)]
+pub mod patch;
+#[cfg(CONFIG_LIVEPATCH_RUST)]
+pub mod shadow;
+#[cfg(CONFIG_LIVEPATCH_RUST)]
+pub mod target;
+
+#[cfg(CONFIG_LIVEPATCH_RUST)]
+pub use patch::{
+    callbacks, no_callbacks, Callbacks, Func, FuncList, Object, ObjectList, Patch, State,
+    StateList, Target,
+};
+#[cfg(CONFIG_LIVEPATCH_RUST)]
+pub use shadow::{Attached, Shadow};
 
 /// The transition state of a task (`task->patch_state`).
 pub mod patch_state {

@@ -1,0 +1,637 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Declaring a livepatch in Rust.
+//!
+//! [`klp_patch!`](crate::klp_patch) builds a patch's `klp_patch`, its
+//! `klp_object` and `klp_func` arrays (each with the zero entry that ends it)
+//! and its `klp_state`s as statics, at compile time, and marks the module
+//! as a livepatch in its modinfo. The module's init hands the patch to the
+//! core with [`Patch::enable`], on the same `klp_enable_patch()` path a C
+//! module takes: the core cannot tell the two apart.
+//!
+//! What the macro checks at compile time: every object has at least one
+//! function; a replacement has the signature of the original it replaces,
+//! taken from the bindings (or, where the original is not declared there,
+//! from a signature the patch author writes and vouches for with `unsafe`);
+//! a state's id is not 0, which ends the list.
+//!
+//! C header: [`include/linux/livepatch.h`](srctree/include/linux/livepatch.h).
+
+use crate::{
+    bindings,
+    error::{from_result, to_result},
+    ffi::{c_int, c_ulong, c_void},
+    loaded_module::LoadedModule,
+    prelude::*,
+    sync::atomic::{AtomicFlag, Relaxed},
+    types::Opaque,
+    ThisModule,
+};
+
+/// A function of a patch (`struct klp_func`): the original's name and
+/// position, and its replacement.
+///
+/// # Invariants
+///
+/// `old_name` is a NUL-terminated static string; `new_func` is an
+/// `extern "C"` function with the original's signature. Every other field is
+/// the core's.
+#[repr(transparent)]
+pub struct Func(Opaque<bindings::klp_func>);
+
+impl Func {
+    /// A function entry; [`klp_patch!`](crate::klp_patch) makes these.
+    ///
+    /// # Safety
+    ///
+    /// `new_func` is an `extern "C"` function with the signature of the
+    /// function `old_name` names (the `sympos`-th of that name, 0 if it is
+    /// unique), in the module that enables the patch.
+    #[doc(hidden)]
+    pub const unsafe fn new(
+        old_name: &'static CStr,
+        sympos: usize,
+        new_func: *const c_void,
+    ) -> Self {
+        // SAFETY: all-zero is a valid `klp_func` (null pointers, zero
+        // counts, false flags), and the one the core expects it to start as.
+        let mut func: bindings::klp_func = unsafe { core::mem::zeroed() };
+        // `as_char_ptr()` is not a `const fn`; this is the same cast.
+        #[allow(clippy::disallowed_methods)]
+        let old_name = old_name.as_ptr().cast();
+        func.old_name = old_name;
+        func.new_func = new_func.cast_mut();
+        func.old_sympos = sympos as c_ulong;
+        // INVARIANT: as the caller promised.
+        Func(Opaque::new(func))
+    }
+}
+
+/// The functions of one object, then the zero entry the core stops at.
+#[repr(C)]
+pub struct FuncList<const N: usize> {
+    funcs: [Func; N],
+    end: Opaque<bindings::klp_func>,
+}
+
+impl<const N: usize> FuncList<N> {
+    /// The list of `funcs`; an empty list does not compile.
+    #[doc(hidden)]
+    pub const fn new(funcs: [Func; N]) -> Self {
+        assert!(N > 0, "a livepatch object needs at least one function");
+        FuncList {
+            funcs,
+            end: Opaque::zeroed(),
+        }
+    }
+
+    const fn as_ptr(&'static self) -> *mut bindings::klp_func {
+        (&raw const self.funcs).cast_mut().cast()
+    }
+}
+
+/// What a patch changes in one object (`struct klp_object`): vmlinux, or a
+/// module by name, which may be loaded before or after the patch.
+#[repr(transparent)]
+pub struct Object(Opaque<bindings::klp_object>);
+
+impl Object {
+    /// An object entry; [`klp_patch!`](crate::klp_patch) makes these.
+    /// `name` is `None` for vmlinux.
+    #[doc(hidden)]
+    pub const fn new<const N: usize>(
+        name: Option<&'static CStr>,
+        funcs: &'static FuncList<N>,
+        callbacks: bindings::klp_callbacks,
+    ) -> Self {
+        // SAFETY: all-zero is a valid `klp_object`, as for `klp_func`.
+        let mut obj: bindings::klp_object = unsafe { core::mem::zeroed() };
+        obj.name = match name {
+            // As in `Func::new`.
+            #[allow(clippy::disallowed_methods)]
+            Some(name) => name.as_ptr().cast(),
+            None => core::ptr::null(),
+        };
+        obj.funcs = funcs.as_ptr();
+        obj.callbacks = callbacks;
+        Object(Opaque::new(obj))
+    }
+
+    /// The module's name, or `None` for vmlinux.
+    pub fn name(&self) -> Option<&CStr> {
+        // SAFETY: `name` was set by `new` and is never written again.
+        let name = unsafe { (*self.0.get()).name };
+        // SAFETY: null or a static NUL-terminated string (`new`).
+        (!name.is_null()).then(|| unsafe { CStr::from_char_ptr(name) })
+    }
+}
+
+/// The objects of a patch, then the zero entry the core stops at.
+#[repr(C)]
+pub struct ObjectList<const N: usize> {
+    objects: [Object; N],
+    end: Opaque<bindings::klp_object>,
+}
+
+impl<const N: usize> ObjectList<N> {
+    /// The list of `objects`; an empty list does not compile.
+    #[doc(hidden)]
+    pub const fn new(objects: [Object; N]) -> Self {
+        assert!(N > 0, "a livepatch needs at least one object");
+        ObjectList {
+            objects,
+            end: Opaque::zeroed(),
+        }
+    }
+
+    const fn as_ptr(&'static self) -> *mut bindings::klp_object {
+        (&raw const self.objects).cast_mut().cast()
+    }
+}
+
+/// A state a patch declares it changes (`struct klp_state`), by id and
+/// version: what atomic replace checks before one patch replaces another.
+#[repr(transparent)]
+pub struct State(Opaque<bindings::klp_state>);
+
+impl State {
+    /// A state entry; the id 0 does not compile (it ends the list).
+    #[doc(hidden)]
+    pub const fn new(id: c_ulong, version: u32) -> Self {
+        assert!(id != 0, "a klp_state id must not be 0: 0 ends the list");
+        // SAFETY: all-zero is a valid `klp_state`.
+        let mut state: bindings::klp_state = unsafe { core::mem::zeroed() };
+        state.id = id;
+        state.version = version;
+        State(Opaque::new(state))
+    }
+
+    /// The state's id.
+    pub fn id(&self) -> c_ulong {
+        // SAFETY: `id` is set by `new` and never written again.
+        unsafe { (*self.0.get()).id }
+    }
+
+    /// The state's version.
+    pub fn version(&self) -> u32 {
+        // SAFETY: as for `id`.
+        unsafe { (*self.0.get()).version }
+    }
+}
+
+/// The states of a patch (possibly none), then the zero entry.
+#[repr(C)]
+pub struct StateList<const N: usize> {
+    states: [State; N],
+    end: Opaque<bindings::klp_state>,
+}
+
+impl<const N: usize> StateList<N> {
+    #[doc(hidden)]
+    pub const fn new(states: [State; N]) -> Self {
+        StateList {
+            states,
+            end: Opaque::zeroed(),
+        }
+    }
+
+    const fn as_ptr(&'static self) -> *mut bindings::klp_state {
+        (&raw const self.states).cast_mut().cast()
+    }
+}
+
+/// A livepatch (`struct klp_patch`), declared with
+/// [`klp_patch!`](crate::klp_patch) as a static of the livepatch module.
+///
+/// # Invariants
+///
+/// `objs` and `states` point at an [`ObjectList`] and a [`StateList`] of
+/// statics; `mod` is written once, by the one call of [`Patch::enable`]
+/// that `enabling` lets through, before the core sees the patch. After that
+/// only the core writes the patch, under its lock.
+pub struct Patch {
+    patch: Opaque<bindings::klp_patch>,
+    enabling: AtomicFlag,
+}
+
+// SAFETY: Rust writes the patch only in the one `enable` call `enabling`
+// admits, before the core sees it, and reads only fields set at compile
+// time; the core serialises its own accesses.
+unsafe impl Sync for Patch {}
+// SAFETY: the entries are read by the core and by `name`/`id`/`version`
+// (fields set at compile time); written only by the core, under its lock.
+unsafe impl Sync for Object {}
+// SAFETY: as for `Object`.
+unsafe impl Sync for Func {}
+// SAFETY: as for `Object`; the data pointer is the core's and the
+// callbacks'.
+unsafe impl Sync for State {}
+// SAFETY: the terminators are all-zero entries nobody writes.
+unsafe impl<const N: usize> Sync for FuncList<N> {}
+// SAFETY: as for `FuncList`.
+unsafe impl<const N: usize> Sync for ObjectList<N> {}
+// SAFETY: as for `FuncList`.
+unsafe impl<const N: usize> Sync for StateList<N> {}
+
+impl Patch {
+    /// A patch of `objects` that changes `states`; with `replace`, enabling
+    /// it replaces every patch enabled before it (atomic replace).
+    #[doc(hidden)]
+    pub const fn new<const O: usize, const S: usize>(
+        objects: &'static ObjectList<O>,
+        states: &'static StateList<S>,
+        replace: bool,
+    ) -> Self {
+        // SAFETY: all-zero is a valid `klp_patch`.
+        let mut patch: bindings::klp_patch = unsafe { core::mem::zeroed() };
+        patch.objs = objects.as_ptr();
+        patch.states = states.as_ptr();
+        patch.replace = replace;
+        Patch {
+            patch: Opaque::new(patch),
+            enabling: AtomicFlag::new(false),
+        }
+    }
+
+    /// Hands the patch to the core (`klp_enable_patch()`) on behalf of
+    /// `module`, the livepatch module whose statics hold it; called from its
+    /// init. The patch is in transition when this returns; a second call
+    /// fails with `EBUSY`.
+    pub fn enable(&'static self, module: &'static ThisModule) -> Result {
+        if self.enabling.xchg(true, Relaxed) {
+            return Err(EBUSY);
+        }
+        // SAFETY: the flag admits one caller, and the core has not seen the
+        // patch yet: nothing else accesses it.
+        unsafe { (*self.patch.get()).mod_ = module.as_ptr() };
+        // SAFETY: a complete patch: its lists end in zero entries (the list
+        // types), its names are static strings and every replacement has its
+        // original's signature (`Func::new`), all in `module`.
+        to_result(unsafe { bindings::klp_enable_patch(self.patch.get()) })
+    }
+}
+
+/// The object a callback is called for, with its module while it runs.
+pub struct Target<'a> {
+    object: &'a Object,
+    module: Option<&'a LoadedModule>,
+}
+
+impl<'a> Target<'a> {
+    /// The object's entry in the patch.
+    pub fn object(&self) -> &'a Object {
+        self.object
+    }
+
+    /// The module the object names, loaded (or being loaded or removed);
+    /// `None` for vmlinux.
+    pub fn module(&self) -> Option<&'a LoadedModule> {
+        self.module
+    }
+
+    /// # Safety
+    ///
+    /// `obj` is an [`Object`] of a patch the core calls a callback of, for
+    /// the duration of the callback (the core keeps its `mod` set and the
+    /// module in memory meanwhile).
+    unsafe fn from_raw(obj: *mut bindings::klp_object) -> Self {
+        // SAFETY: `Object` is a transparent `klp_object`, alive as long as
+        // its module (the caller's contract).
+        let object = unsafe { &*obj.cast::<Object>() };
+        // SAFETY: the core sets `mod` for a loaded object before a callback.
+        let module = unsafe { (*obj).mod_ };
+        Target {
+            object,
+            // SAFETY: null, or the object's module, alive during the call.
+            module: (!module.is_null()).then(|| unsafe { LoadedModule::from_raw(module) }),
+        }
+    }
+}
+
+/// What a patch runs around patching and unpatching one of its objects,
+/// as upstream's `klp_callbacks`: `pre_patch` may refuse (the object, and
+/// the patch or the module, are then not patched); the post-unpatch one runs
+/// only if the pre-patch one succeeded.
+#[vtable]
+pub trait Callbacks {
+    /// Before the object is patched.
+    fn pre_patch(_target: &Target<'_>) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+    /// After the object is patched and the transition completed.
+    fn post_patch(_target: &Target<'_>) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+    /// Before the object is unpatched.
+    fn pre_unpatch(_target: &Target<'_>) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+    /// After the object is unpatched and the transition completed.
+    fn post_unpatch(_target: &Target<'_>) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The `klp_callbacks` of an object declared without any.
+#[doc(hidden)]
+pub const fn no_callbacks() -> bindings::klp_callbacks {
+    // SAFETY: all-zero is "no callbacks".
+    unsafe { core::mem::zeroed() }
+}
+
+/// The `klp_callbacks` of `C`, with only the callbacks it implements.
+#[doc(hidden)]
+pub const fn callbacks<C: Callbacks>() -> bindings::klp_callbacks {
+    // SAFETY: all-zero is "no callbacks".
+    let mut cb: bindings::klp_callbacks = unsafe { core::mem::zeroed() };
+    if C::HAS_PRE_PATCH {
+        cb.pre_patch = Some(pre_patch::<C>);
+    }
+    if C::HAS_POST_PATCH {
+        cb.post_patch = Some(post_patch::<C>);
+    }
+    if C::HAS_PRE_UNPATCH {
+        cb.pre_unpatch = Some(pre_unpatch::<C>);
+    }
+    if C::HAS_POST_UNPATCH {
+        cb.post_unpatch = Some(post_unpatch::<C>);
+    }
+    cb
+}
+
+/// # Safety
+///
+/// Called by the core with an object of a patch, as `klp_callbacks` are.
+unsafe extern "C" fn pre_patch<C: Callbacks>(obj: *mut bindings::klp_object) -> c_int {
+    // SAFETY: the core calls a callback with the object it belongs to.
+    let target = unsafe { Target::from_raw(obj) };
+    from_result(|| C::pre_patch(&target).map(|()| 0))
+}
+
+/// # Safety
+///
+/// Called by the core with an object of a patch, as `klp_callbacks` are.
+unsafe extern "C" fn post_patch<C: Callbacks>(obj: *mut bindings::klp_object) {
+    // SAFETY: as in `pre_patch`.
+    C::post_patch(&unsafe { Target::from_raw(obj) });
+}
+
+/// # Safety
+///
+/// Called by the core with an object of a patch, as `klp_callbacks` are.
+unsafe extern "C" fn pre_unpatch<C: Callbacks>(obj: *mut bindings::klp_object) {
+    // SAFETY: as in `pre_patch`.
+    C::pre_unpatch(&unsafe { Target::from_raw(obj) });
+}
+
+/// # Safety
+///
+/// Called by the core with an object of a patch, as `klp_callbacks` are.
+unsafe extern "C" fn post_unpatch<C: Callbacks>(obj: *mut bindings::klp_object) {
+    // SAFETY: as in `pre_patch`.
+    C::post_unpatch(&unsafe { Target::from_raw(obj) });
+}
+
+/// Declares a livepatch as a static [`Patch`], with its objects, functions
+/// and states, and marks the module as a livepatch (`livepatch=Y` in its
+/// modinfo, as C's `MODULE_INFO(livepatch, "Y")`).
+///
+/// Each function is `{ original => replacement }`, where `original` is
+/// declared in the bindings and the replacement, an `extern "C"` function,
+/// must have its signature; or, for an original the bindings do not
+/// declare (a `static` C function), `{ unsafe fn original(types) -> ret =>
+/// replacement }`, where the author vouches for the signature written.
+/// Either takes `, sympos = N` for the N-th function of that name.
+///
+/// ```ignore
+/// kernel::klp_patch! {
+///     static PATCH = {
+///         objects: [
+///             vmlinux {
+///                 funcs: [
+///                     // SAFETY: `cmdline_proc_show()` in fs/proc/cmdline.c.
+///                     { unsafe fn cmdline_proc_show(*mut bindings::seq_file, *mut c_void) -> c_int
+///                         => cmdline_proc_show_patched },
+///                 ],
+///             },
+///             module "livepatch_callbacks_mod" {
+///                 funcs: [ { callbacks_mod_work_func => work_func_patched } ],
+///                 callbacks: Demo,
+///             },
+///         ],
+///         states: [ { id: 1, version: 1 } ],
+///         replace: true,
+///     };
+/// }
+/// ```
+#[macro_export]
+macro_rules! klp_patch {
+    (
+        $(#[$meta:meta])*
+        $vis:vis static $name:ident = {
+            objects: [ $(
+                $kind:ident $($module:literal)? {
+                    funcs: [ $( { $($func:tt)* } ),* $(,)? ]
+                    $(, callbacks: $callbacks:ty)?
+                    $(,)?
+                }
+            ),+ $(,)? ]
+            $(, states: [ $( { id: $id:expr, version: $version:expr } ),* $(,)? ])?
+            $(, replace: $replace:expr)?
+            $(,)?
+        };
+    ) => {
+        #[cfg(MODULE)]
+        #[link_section = ".modinfo"]
+        #[used(compiler)]
+        static __KLP_MODINFO_LIVEPATCH: [u8; 12] = *b"livepatch=Y\0";
+        #[cfg(not(MODULE))]
+        ::core::compile_error!("a livepatch must be built as a loadable module");
+
+        $(#[$meta])*
+        $vis static $name: $crate::livepatch::Patch = {
+            static OBJECTS: $crate::livepatch::ObjectList<{ 0 $(+ $crate::__klp_one!($kind))+ }> =
+                $crate::livepatch::ObjectList::new([ $(
+                    $crate::livepatch::Object::new(
+                        $crate::__klp_object_name!($kind $($module)?),
+                        {
+                            static FUNCS: $crate::livepatch::FuncList<
+                                { 0 $(+ $crate::__klp_one!({ $($func)* }))* }
+                            > = $crate::livepatch::FuncList::new([
+                                $( $crate::__klp_func!($($func)*) ),*
+                            ]);
+                            &FUNCS
+                        },
+                        $crate::__klp_callbacks!($($callbacks)?),
+                    )
+                ),+ ]);
+            static STATES: $crate::livepatch::StateList<
+                { 0 $($(+ $crate::__klp_one!($id))*)? }
+            > = $crate::livepatch::StateList::new([
+                $($( $crate::livepatch::State::new($id, $version) ),*)?
+            ]);
+            $crate::livepatch::Patch::new(&OBJECTS, &STATES, $crate::__klp_replace!($($replace)?))
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __klp_one {
+    ($($x:tt)*) => {
+        1
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __klp_object_name {
+    (vmlinux) => {
+        ::core::option::Option::None
+    };
+    (module $name:literal) => {
+        ::core::option::Option::Some($crate::c_str!($name))
+    };
+    ($($other:tt)*) => {
+        ::core::compile_error!("an object is `vmlinux { ... }` or `module \"name\" { ... }`")
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __klp_callbacks {
+    () => {
+        $crate::livepatch::no_callbacks()
+    };
+    ($callbacks:ty) => {
+        $crate::livepatch::callbacks::<$callbacks>()
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __klp_replace {
+    () => {
+        false
+    };
+    ($replace:expr) => {
+        $replace
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __klp_func {
+    // The original as the bindings declare it.
+    ($old:ident => $new:path $(, sympos = $sympos:expr)?) => {{
+        // The replacement has the original's type: both coerce to one
+        // function pointer type, or the build fails here.
+        const _: () = {
+            let _ = [$crate::bindings::$old, $new];
+        };
+        // SAFETY: `$new` has the signature of `$old` (checked above), which
+        // is the function of that name the core looks up.
+        unsafe {
+            $crate::livepatch::Func::new(
+                $crate::c_str!(::core::stringify!($old)),
+                $crate::__klp_replace!(0 $(+ $sympos)?),
+                $new as *const $crate::ffi::c_void,
+            )
+        }
+    }};
+    // An original the bindings do not declare: the author states its type.
+    (unsafe fn $old:ident ( $($arg:ty),* $(,)? ) $(-> $ret:ty)? => $new:path
+        $(, sympos = $sympos:expr)?) => {{
+        const _: unsafe extern "C" fn($($arg),*) $(-> $ret)? = $new;
+        // SAFETY: the patch author vouches (`unsafe fn` in the declaration)
+        // that `$old` has the signature written, which `$new` has (checked
+        // above).
+        unsafe {
+            $crate::livepatch::Func::new(
+                $crate::c_str!(::core::stringify!($old)),
+                $crate::__klp_replace!(0 $(+ $sympos)?),
+                $new as *const $crate::ffi::c_void,
+            )
+        }
+    }};
+    (fn $($rest:tt)*) => {
+        ::core::compile_error!(
+            "a signature written by hand must be `unsafe fn`: only the patch author can vouch for it"
+        )
+    };
+    ($($other:tt)*) => {
+        ::core::compile_error!(
+            "a function is `{ original => replacement }` or \
+             `{ unsafe fn original(types) -> type => replacement }`"
+        )
+    };
+}
+
+#[kunit_tests(rust_livepatch_patch)]
+mod tests {
+    use super::*;
+
+    extern "C" fn replacement() {}
+
+    static FUNCS: FuncList<2> = FuncList::new(
+        // SAFETY: never enabled: only the layout is looked at.
+        unsafe {
+            [
+                Func::new(c"first", 0, replacement as *const c_void),
+                Func::new(c"second", 2, replacement as *const c_void),
+            ]
+        },
+    );
+    static OBJECTS: ObjectList<1> = ObjectList::new([Object::new(
+        Some(c"a_module"),
+        &FUNCS,
+        callbacks::<OnlyPostPatch>(),
+    )]);
+    static STATES: StateList<1> = StateList::new([State::new(7, 3)]);
+    static PATCH: Patch = Patch::new(&OBJECTS, &STATES, true);
+
+    struct OnlyPostPatch;
+
+    #[vtable]
+    impl Callbacks for OnlyPostPatch {
+        fn post_patch(_target: &Target<'_>) {}
+    }
+
+    #[test]
+    fn lists_end_in_the_zero_entry_the_core_stops_at() {
+        let funcs = FUNCS.as_ptr();
+        // SAFETY: `FUNCS` holds two entries and the terminator.
+        let (first, second, end) = unsafe { (&*funcs, &*funcs.add(1), &*funcs.add(2)) };
+        // SAFETY: set from static C strings.
+        assert_eq!(unsafe { CStr::from_char_ptr(first.old_name) }, c"first");
+        assert_eq!(second.old_sympos, 2);
+        assert!(end.old_name.is_null() && end.new_func.is_null());
+        // SAFETY: `OBJECTS` holds one entry and the terminator.
+        let end = unsafe { &*OBJECTS.as_ptr().add(1) };
+        assert!(end.name.is_null() && end.funcs.is_null());
+        // SAFETY: `STATES` holds one entry and the terminator.
+        assert_eq!(unsafe { (*STATES.as_ptr().add(1)).id }, 0);
+    }
+
+    #[test]
+    fn the_patch_points_at_its_lists() {
+        // SAFETY: never enabled: nothing writes it.
+        let patch = unsafe { &*PATCH.patch.get() };
+        assert_eq!(patch.objs, OBJECTS.as_ptr());
+        assert_eq!(patch.states, STATES.as_ptr());
+        assert!(patch.replace && patch.mod_.is_null());
+        assert_eq!(OBJECTS.objects[0].name(), Some(c"a_module"));
+        assert_eq!((STATES.states[0].id(), STATES.states[0].version()), (7, 3));
+    }
+
+    #[test]
+    fn only_the_callbacks_implemented_are_set() {
+        let none = no_callbacks();
+        assert!(none.pre_patch.is_none() && none.post_patch.is_none());
+        assert!(none.pre_unpatch.is_none() && none.post_unpatch.is_none());
+        // SAFETY: never enabled: nothing writes it.
+        let cb = unsafe { (*OBJECTS.objects[0].0.get()).callbacks };
+        assert!(cb.post_patch.is_some());
+        assert!(cb.pre_patch.is_none() && cb.pre_unpatch.is_none() && cb.post_unpatch.is_none());
+    }
+}

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Shadow variables with a type.
+//!
+//! A shadow variable attaches data to an object the patched code cannot
+//! change the layout of, keyed by the object's address and an id
+//! (`klp_shadow_*()`). [`Shadow<T, ID>`] is that id with the one type its
+//! data has, so a Rust livepatch attaches, finds and detaches a `T` and never
+//! sees the `void *` the C API hands around.
+//!
+//! The C variable holds a pointer to a heap cell with the `T`. Detaching
+//! runs `T`'s destructor after an RCU grace period, so a [`Attached`]
+//! reference, which holds the RCU read lock, stays valid however the variable
+//! is detached meanwhile. `T`'s `Drop` therefore runs in RCU callback
+//! context (softirq): it must not sleep. A module's exit calls
+//! [`Shadow::detach_all`], which waits for those callbacks, before its code
+//! goes away.
+//!
+//! C header: [`include/linux/livepatch.h`](srctree/include/linux/livepatch.h).
+
+use crate::{
+    alloc::Flags,
+    bindings,
+    ffi::{c_int, c_ulong, c_void},
+    prelude::*,
+    sync::rcu,
+    types::Opaque,
+};
+use core::{marker::PhantomData, ops::Deref, ptr::NonNull};
+
+/// The heap cell a shadow variable of a [`Shadow`] points at.
+#[repr(C)]
+struct Cell<T> {
+    rcu: Opaque<bindings::callback_head>,
+    value: T,
+}
+
+/// The shadow variables with id `ID`, all of type `T`.
+///
+/// # Invariants
+///
+/// Every shadow variable with id `ID`, on any object, is one this type
+/// attached: its data is a pointer to a [`Cell<T>`] from a `KBox`, owned by
+/// the variable until its destructor ([`dtor`]) hands it to RCU.
+pub struct Shadow<T, const ID: c_ulong>(PhantomData<fn() -> T>);
+
+/// The data of a shadow variable, readable while this is held: it holds the
+/// RCU read lock, so it must not be held across anything that sleeps.
+pub struct Attached<T> {
+    _rcu: rcu::Guard,
+    value: NonNull<T>,
+}
+
+impl<T> Deref for Attached<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: the cell is freed only after a grace period that started
+        // after it was detached; `_rcu` holds this one off.
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<T: Send + Sync, const ID: c_ulong> Shadow<T, ID> {
+    /// The shadow variables of id `ID`.
+    ///
+    /// # Safety
+    ///
+    /// No other code (Rust or C, in this module or another) uses shadow
+    /// variables with id `ID`, other than through a `Shadow<T, ID>` of this
+    /// same `T`.
+    pub const unsafe fn new() -> Self {
+        // INVARIANT: the caller's promise.
+        Shadow(PhantomData)
+    }
+
+    /// The variable attached to `obj`, if any.
+    pub fn get<O>(&self, obj: *const O) -> Option<Attached<T>> {
+        let rcu = rcu::Guard::new();
+        // SAFETY: `obj` is only compared, never read.
+        let data = unsafe { bindings::klp_shadow_get(obj.cast_mut().cast(), ID) };
+        self.attached(rcu, data)
+    }
+
+    /// Attaches `value` to `obj`; `EEXIST` if `obj` has one already (the
+    /// core also warns, as for C's `klp_shadow_alloc()`). `flags` are for
+    /// the allocations, made before anything is published.
+    pub fn attach<O>(&self, obj: *const O, flags: Flags, value: T) -> Result<Attached<T>> {
+        let mut cell = Some(Self::new_cell(flags, value)?);
+        // SAFETY: `obj` is only compared; `ctor::<T>` fills the data from
+        // `ctor_data`, an `Option<KBox<Cell<T>>>` that lives through the call.
+        let data = unsafe {
+            bindings::klp_shadow_alloc(
+                obj.cast_mut().cast(),
+                ID,
+                size_of::<*mut Cell<T>>(),
+                flags.as_raw(),
+                Some(ctor::<T>),
+                (&raw mut cell).cast(),
+            )
+        };
+        if data.is_null() {
+            // Not attached: already there, or no memory.
+            return Err(if cell.is_some() && self.get(obj).is_some() {
+                EEXIST
+            } else {
+                ENOMEM
+            });
+        }
+        self.found(obj)
+    }
+
+    /// The variable attached to `obj`, attaching `f()` first if there is
+    /// none. `f` runs before the lookup and its value is dropped if a
+    /// variable turns out to be there already.
+    pub fn get_or_insert_with<O>(
+        &self,
+        obj: *const O,
+        flags: Flags,
+        f: impl FnOnce() -> T,
+    ) -> Result<Attached<T>> {
+        if let Some(found) = self.get(obj) {
+            return Ok(found);
+        }
+        let mut cell = Some(Self::new_cell(flags, f())?);
+        // SAFETY: as in `attach`.
+        let data = unsafe {
+            bindings::klp_shadow_get_or_alloc(
+                obj.cast_mut().cast(),
+                ID,
+                size_of::<*mut Cell<T>>(),
+                flags.as_raw(),
+                Some(ctor::<T>),
+                (&raw mut cell).cast(),
+            )
+        };
+        if data.is_null() {
+            return Err(ENOMEM);
+        }
+        self.found(obj)
+    }
+
+    /// Detaches the variable of `obj`, if any; its `T` is dropped after a
+    /// grace period.
+    pub fn detach<O>(&self, obj: *const O) {
+        // SAFETY: `obj` is only compared; `dtor::<T>` is this id's
+        // destructor (type invariant).
+        unsafe { bindings::klp_shadow_free(obj.cast_mut().cast(), ID, Some(dtor::<T>)) };
+    }
+
+    /// Detaches every variable of id `ID`, and waits until their `T`s (and
+    /// those of earlier [`detach`](Self::detach)es) were dropped. May sleep.
+    pub fn detach_all(&self) {
+        // SAFETY: as in `detach`.
+        unsafe { bindings::klp_shadow_free_all(ID, Some(dtor::<T>)) };
+        // SAFETY: no requirements beyond a context that may sleep.
+        unsafe { bindings::rcu_barrier() };
+    }
+
+    fn new_cell(flags: Flags, value: T) -> Result<KBox<Cell<T>>> {
+        Ok(KBox::new(
+            Cell {
+                rcu: Opaque::uninit(),
+                value,
+            },
+            flags,
+        )?)
+    }
+
+    /// The variable of `obj` after inserting: gone again only if someone
+    /// detached it in between.
+    fn found<O>(&self, obj: *const O) -> Result<Attached<T>> {
+        self.get(obj).ok_or(ENOENT)
+    }
+
+    fn attached(&self, rcu: rcu::Guard, data: *mut c_void) -> Option<Attached<T>> {
+        if data.is_null() {
+            return None;
+        }
+        // SAFETY: a variable of `ID` holds a pointer to a live `Cell<T>`
+        // (type invariant); the memory stays while `rcu` is held.
+        let cell = unsafe { data.cast::<*mut Cell<T>>().read() };
+        Some(Attached {
+            _rcu: rcu,
+            // SAFETY: `cell` is a live, non-null cell (just read).
+            value: unsafe { NonNull::new_unchecked(&raw mut (*cell).value) },
+        })
+    }
+}
+
+/// Fills a new variable's data with the cell in `ctor_data`.
+///
+/// # Safety
+///
+/// Called by the core for a new variable of `attach` or
+/// `get_or_insert_with`, with their `ctor_data`.
+unsafe extern "C" fn ctor<T>(_obj: *mut c_void, data: *mut c_void, cell: *mut c_void) -> c_int {
+    // SAFETY: `cell` is the `Option<KBox<Cell<T>>>` `attach` or
+    // `get_or_insert_with` passed, alive during their call, which this runs
+    // in.
+    let cell = unsafe { &mut *cell.cast::<Option<KBox<Cell<T>>>>() };
+    match cell.take() {
+        Some(cell) => {
+            // SAFETY: the core allocated `data` with room for a pointer.
+            unsafe { data.cast::<*mut Cell<T>>().write(KBox::into_raw(cell)) };
+            0
+        }
+        None => EINVAL.to_errno(),
+    }
+}
+
+/// Hands a detached variable's cell to RCU, which drops it after a grace
+/// period.
+///
+/// # Safety
+///
+/// Called by the core, once, for a variable of a `Shadow<T, _>` it detached.
+unsafe extern "C" fn dtor<T>(_obj: *mut c_void, data: *mut c_void) {
+    // SAFETY: the data of a variable of a `Shadow<T, _>`: a pointer to its
+    // cell, which the variable owned until now.
+    let cell = unsafe { data.cast::<*mut Cell<T>>().read() };
+    // SAFETY: the cell's RCU head is unused (a cell is detached once);
+    // `free_cell::<T>` frees it as the `KBox` it came from.
+    unsafe {
+        bindings::call_rcu(
+            Opaque::cast_into(&raw const (*cell).rcu),
+            Some(free_cell::<T>),
+        )
+    };
+}
+
+/// # Safety
+///
+/// Called by RCU for the head `dtor` queued.
+unsafe extern "C" fn free_cell<T>(head: *mut bindings::callback_head) {
+    // SAFETY: `head` is the `rcu` field, first in the `repr(C)` cell, of a
+    // cell `dtor` handed over, and RCU calls this once, after every reader.
+    drop(unsafe { KBox::from_raw(head.cast::<Cell<T>>()) });
+}
+
+#[kunit_tests(rust_livepatch_shadow)]
+mod tests {
+    use super::*;
+    use crate::sync::atomic::{Atomic, Relaxed};
+
+    static DROPPED: Atomic<usize> = Atomic::new(0);
+
+    struct Counted(u64);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, Relaxed);
+        }
+    }
+
+    // SAFETY: ids "RS" 1: used by these tests only.
+    static COUNTED: Shadow<Counted, 0x5253_0001> = unsafe { Shadow::new() };
+
+    #[test]
+    fn attach_get_detach() -> Result {
+        let key = 0u8;
+        let obj = &raw const key;
+        let dropped = DROPPED.load(Relaxed);
+        assert!(COUNTED.get(obj).is_none());
+        assert_eq!(COUNTED.attach(obj, GFP_KERNEL, Counted(7))?.0, 7);
+        assert_eq!(COUNTED.get(obj).map(|found| found.0), Some(7));
+        COUNTED.detach(obj);
+        assert!(COUNTED.get(obj).is_none());
+        // Waits for the drop that detaching deferred.
+        COUNTED.detach_all();
+        assert_eq!(DROPPED.load(Relaxed), dropped + 1);
+        Ok(())
+    }
+
+    #[test]
+    fn get_or_insert_with_keeps_the_first() -> Result {
+        let key = 0u8;
+        let obj = &raw const key;
+        let dropped = DROPPED.load(Relaxed);
+        let first = COUNTED
+            .get_or_insert_with(obj, GFP_KERNEL, || Counted(1))?
+            .0;
+        let again = COUNTED
+            .get_or_insert_with(obj, GFP_KERNEL, || Counted(2))?
+            .0;
+        assert_eq!((first, again), (1, 1));
+        COUNTED.detach_all();
+        assert_eq!(DROPPED.load(Relaxed), dropped + 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_reader_outlives_a_detach() -> Result {
+        let key = 0u8;
+        let obj = &raw const key;
+        let dropped = DROPPED.load(Relaxed);
+        COUNTED.attach(obj, GFP_KERNEL, Counted(42))?;
+        let reader = COUNTED.get(obj).ok_or(ENOENT)?;
+        COUNTED.detach(obj);
+        // The drop waits for a grace period, which `reader` holds off.
+        assert_eq!(reader.0, 42);
+        assert_eq!(DROPPED.load(Relaxed), dropped);
+        drop(reader);
+        COUNTED.detach_all();
+        assert_eq!(DROPPED.load(Relaxed), dropped + 1);
+        Ok(())
+    }
+}

@@ -45,11 +45,13 @@ if [[ -f $repo/Cargo.toml && -z ${TESTS:-} ]]; then
 	rm -f "$log"
 fi
 
-# rustfmt over the kernel crate (with the tree's settings: edition 2021,
-# Unix newlines, which cargo fmt's defaults match) and the host workspace.
+# rustfmt over the core's crate, every file this repository adds to the
+# kernel crate (also those only an upstream file's `mod` reaches), the Rust
+# samples (with the tree's settings: edition 2021, Unix newlines, which cargo
+# fmt's defaults match) and the host workspace.
 if [[ -f $repo/kernel/livepatch/klp.rs && -z ${TESTS:-} ]]; then
 	kcrate=(kernel/livepatch/klp.rs)
-	for f in "$repo"/rust/kernel/*.rs; do [[ -f $f ]] && kcrate+=("rust/kernel/${f##*/}"); done
+	while read -r f; do kcrate+=("$f"); done < <(cd "$repo" && find rust samples -name '*.rs' 2>/dev/null | sort)
 	if (cd "$repo" && rustfmt --edition 2021 --check "${kcrate[@]}" && cargo fmt --check); then
 		echo "PASS rustfmt" >>"$results"
 	else
@@ -77,17 +79,26 @@ if ! "$here/build.sh" >"$cache/last-build.log" 2>&1; then
 fi
 echo "PASS kernel-build" >>"$results"
 
+# kernel::klp_patch!'s compile-time checks: modules that must not build.
+if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,compile-fail,* ) ]]; then
+	echo "== compile-fail"
+	"$here/compile-fail.sh" | tee -a "$results"
+fi
+
 # 3. Guest tests: the upstream selftests, unmodified, then the project's own.
 if [[ -n ${TESTS:-} ]]; then
 	read -ra tests <<<"${TESTS//,/ }"
 	for i in "${!tests[@]}"; do
-		[[ ${tests[i]} == boot-* ]] && unset 'tests[i]'
+		[[ ${tests[i]} == boot-* || ${tests[i]} == compile-fail ]] && unset 'tests[i]'
 	done
 	tests=("${tests[@]}")
 else
 	tests=(test-livepatch.sh test-callbacks.sh test-shadow-vars.sh test-state.sh
 		test-ftrace.sh test-sysfs.sh test-syscall.sh test-kprobe.sh)
 	for t in "$repo"/tools/testing/selftests/livepatch/test-*.sh; do
+		# Rust livepatch modules need klp-rs's kernel crate API, which the
+		# pristine tree of the C core does not have.
+		[[ $impl == c && $t == */test-klp-rs-rust-* ]] && continue
 		[[ -f $t ]] && tests+=("$(basename "$t")")
 	done
 fi

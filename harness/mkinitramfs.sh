@@ -61,6 +61,8 @@ if [[ -d $repo/tools/testing/selftests/livepatch ]]; then
 fi
 chmod +x "$st"/*.sh
 find "$ext" -name '*.ko' -exec cp {} "$st/test_modules/" \;
+# The Rust livepatch samples, for the selftests that load them.
+find "$build/samples/livepatch" -name 'rust_livepatch*.ko' -exec cp {} "$st/test_modules/" \; 2>/dev/null || true
 cp "$ext/test_klp-call_getpid" "$st/"
 
 # Kernel modules of the build (samples and the like), found by name.

@@ -105,15 +105,20 @@ if [[ $mode == check ]]; then
 fi
 
 if [[ $mode == demo ]]; then
-	before=$(sed -n 's/^KLP-DEMO cmdline-before: //p' "$log")
-	patched=$(sed -n 's/^KLP-DEMO cmdline-patched: //p' "$log")
-	after=$(sed -n 's/^KLP-DEMO cmdline-after: //p' "$log")
 	echo "run-guest: console log: $log"
-	if [[ $patched == "this has been live patched" && -n $before && $after == "$before" ]]; then
-		echo "run-guest: /proc/cmdline changed to the sample's text and back"
-	else
-		echo "run-guest: demo did not show the expected change"
-		exit 1
-	fi
+	# The C sample always; the Rust one where the kernel has it (the Rust core).
+	samples=(livepatch_sample)
+	[[ ${KLP_IMPL:-rust} == rust ]] && samples+=(rust_livepatch_sample)
+	for s in "${samples[@]}"; do
+		before=$(sed -n "s/^KLP-DEMO $s cmdline-before: //p" "$log")
+		patched=$(sed -n "s/^KLP-DEMO $s cmdline-patched: //p" "$log")
+		after=$(sed -n "s/^KLP-DEMO $s cmdline-after: //p" "$log")
+		if [[ $patched == "this has been live patched" && -n $before && $after == "$before" ]]; then
+			echo "run-guest: $s: /proc/cmdline changed to the sample's text and back"
+		else
+			echo "run-guest: $s: demo did not show the expected change"
+			exit 1
+		fi
+	done
 fi
 ((guest_ok)) || exit 1

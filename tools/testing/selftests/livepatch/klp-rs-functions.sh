@@ -71,3 +71,22 @@ function refuse() {
 	[[ "$before" == "$after" ]] ||
 		fail "refusing $mod left something behind:$(diff <(echo "$before") <(echo "$after"))"
 }
+
+# check_log(expected) - upstream's check_result for modules whose names do
+# not contain "test_klp" (which check_result keeps lines by): the commands
+# logged ("% ...") and the core's "livepatch:" lines since start_test
+function check_log() {
+	local expect="$*"
+	local result
+
+	result=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
+		 sed -e 's/^\[[ 0-9.]*\] //' -e 's/^\[[ ]*[CT][0-9]*\] //' |
+		 grep -e '^livepatch:' -e '^% ' | grep -v '\(tainting\|taints\) kernel')
+
+	if [[ "$expect" == "$result" ]]; then
+		echo "ok"
+	else
+		echo -e "not ok\n\n$(diff -upr --label expected --label result <(echo "$expect") <(echo "$result"))\n"
+		die "livepatch kselftest(s) failed"
+	fi
+}

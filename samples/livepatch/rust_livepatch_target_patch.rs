@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A livepatch, in Rust, of a function in a Rust module.
+//!
+//! It replaces `rust_klp_target_answer()` of `rust_livepatch_target_mod`
+//! (which declares it with [`kernel::livepatch_patchable!`]) to answer 43.
+//! The object is a module, so the patch applies when that module is
+//! loaded, before or after the patch is.
+
+use kernel::prelude::*;
+
+module! {
+    type: RustLivepatchTargetPatch,
+    name: "rust_livepatch_target_patch",
+    authors: ["klp-rs"],
+    description: "Live patching sample: a livepatch of a Rust function",
+    license: "GPL",
+}
+
+kernel::klp_patch! {
+    static PATCH = {
+        objects: [
+            module "rust_livepatch_target_mod" {
+                funcs: [
+                    // SAFETY: `pub fn rust_klp_target_answer() -> u32` in
+                    // rust_livepatch_target_mod.rs, `extern "C"` through
+                    // `livepatch_patchable!`.
+                    { unsafe fn rust_klp_target_answer() -> u32 => answer_patched },
+                ],
+            },
+        ],
+    };
+}
+
+/// The patched answer.
+extern "C" fn answer_patched() -> u32 {
+    43
+}
+
+struct RustLivepatchTargetPatch;
+
+impl kernel::Module for RustLivepatchTargetPatch {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        PATCH.enable(module)?;
+        Ok(RustLivepatchTargetPatch)
+    }
+}

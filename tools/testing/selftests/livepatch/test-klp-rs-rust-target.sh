@@ -5,6 +5,9 @@
 # (an ftrace entry as C functions have) and reports it at init and exit;
 # rust_livepatch_target_patch, a Rust livepatch, makes it answer 43: for
 # the loaded module, and for the module loaded again while the patch is on.
+# Then the consistency model: a worker sleeping inside the module's
+# rust_klp_target_sleep() holds the patch's transition until it leaves, as
+# a task in a patched C function does.
 
 . $(dirname $0)/functions.sh
 . $(dirname $0)/klp-rs-functions.sh
@@ -61,6 +64,48 @@ livepatch: '$MOD_PATCH': patching complete
 livepatch: reverting patch '$MOD_PATCH' on unloading module '$MOD_TARGET'
 % insmod test_modules/$MOD_TARGET.ko
 livepatch: applying patch '$MOD_PATCH' to loading module '$MOD_TARGET'
+% echo 0 > $SYSFS_KLP_DIR/$MOD_PATCH/enabled
+livepatch: '$MOD_PATCH': initializing unpatching transition
+livepatch: '$MOD_PATCH': starting unpatching transition
+livepatch: '$MOD_PATCH': completing unpatching transition
+livepatch: '$MOD_PATCH': unpatching complete
+% rmmod $MOD_PATCH
+% rmmod $MOD_TARGET"
+
+
+start_test "a task inside a patched Rust function holds the transition"
+
+SLEEP_MS=6000
+load_mod $MOD_TARGET sleep_ms=$SLEEP_MS
+loop_until 'dmesg | grep -q "$MOD_TARGET: sleeping in rust_klp_target_sleep()"' ||
+	die "the sleeper did not start"
+load_lp_nowait $MOD_PATCH
+sleep 2
+[[ $(cat $SYSFS_KLP_DIR/$MOD_PATCH/transition) == 1 ]] ||
+	die "the transition completed while a task slept in rust_klp_target_sleep()"
+loop_until 'grep -q 0 $SYSFS_KLP_DIR/$MOD_PATCH/transition' ||
+	die "failed to complete transition"
+disable_lp $MOD_PATCH
+unload_lp $MOD_PATCH
+unload_mod $MOD_TARGET
+
+# The sleeper left before the transition completed.
+order=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
+	sed -n -e "s/.*$MOD_TARGET: \(left\) rust_klp_target_sleep() after $SLEEP_MS ms$/\1/p" \
+	       -e "s/.*'$MOD_PATCH': \(completing\) patching transition$/\1/p")
+if [[ "$order" != "left
+completing" ]]; then
+	echo -e "not ok: the sleeper left and the transition completed in this order:\n$order\n"
+	die "livepatch kselftest(s) failed"
+fi
+
+check_log "% insmod test_modules/$MOD_TARGET.ko sleep_ms=$SLEEP_MS
+% insmod test_modules/$MOD_PATCH.ko
+livepatch: enabling patch '$MOD_PATCH'
+livepatch: '$MOD_PATCH': initializing patching transition
+livepatch: '$MOD_PATCH': starting patching transition
+livepatch: '$MOD_PATCH': completing patching transition
+livepatch: '$MOD_PATCH': patching complete
 % echo 0 > $SYSFS_KLP_DIR/$MOD_PATCH/enabled
 livepatch: '$MOD_PATCH': initializing unpatching transition
 livepatch: '$MOD_PATCH': starting unpatching transition

@@ -3,7 +3,8 @@
 # compile-time checks): each file of
 # tools/testing/selftests/livepatch/klp_rs_compile_fail/ is built as an
 # external module against the Rust core's build tree; the build must fail
-# with what the file's first line ("// expect: <ERE>") says. Prints one
+# with what the file's first line ("// expect: <ERE>") says, or succeed
+# for "// expect: builds" (the controls). Prints one
 # "PASS|FAIL compile-fail:<name>" line per file.
 set -uo pipefail
 
@@ -31,7 +32,15 @@ for f in "$cases"/*.rs; do
 	cp "$f" "$dir/"
 	echo "obj-m := $name.o" >"$dir/Makefile"
 	if log=$(make -C "$srctree" O="$out" LLVM=-"$KLP_LLVM_VERSION" -s M="$dir" modules 2>&1); then
-		echo "FAIL compile-fail:$name built, but must not"
+		# "// expect: builds": a control, what must compile does.
+		if [[ $want == builds ]]; then
+			echo "PASS compile-fail:$name"
+		else
+			echo "FAIL compile-fail:$name built, but must not"
+		fi
+	elif [[ $want == builds ]]; then
+		echo "FAIL compile-fail:$name does not build:"
+		grep -m5 -E '^error' <<<"$log" | sed 's/^/  | /'
 	else
 		# Every error must be the one expected: a case that fails for
 		# another reason proves nothing.

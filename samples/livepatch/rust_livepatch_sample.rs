@@ -60,7 +60,8 @@ struct RustLivepatchSample;
 
 impl kernel::Module for RustLivepatchSample {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        PATCH.enable(module)?;
+        // SAFETY: the last step of this init.
+        unsafe { PATCH.enable(module) }?;
         Ok(RustLivepatchSample)
     }
 }

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A livepatch, in Rust, of a function in a Rust module.
+//! A livepatch, in Rust, of functions in a Rust module.
 //!
 //! It replaces `rust_klp_target_answer()` of `rust_livepatch_target_mod`
-//! (which declares it with [`kernel::livepatch_patchable!`]) to answer 43.
-//! The object is a module, so the patch applies when that module is
-//! loaded, before or after the patch is.
+//! (which declares it with [`kernel::livepatch_patchable!`]) to answer 43,
+//! and `rust_klp_target_sleep()` not to sleep. The object is a module, so
+//! the patch applies when that module is loaded, before or after the patch
+//! is.
 
 use kernel::prelude::*;
 
@@ -13,7 +14,7 @@ module! {
     type: RustLivepatchTargetPatch,
     name: "rust_livepatch_target_patch",
     authors: ["klp-rs"],
-    description: "Live patching sample: a livepatch of a Rust function",
+    description: "Live patching sample: a livepatch of Rust functions",
     license: "GPL",
 }
 
@@ -26,6 +27,9 @@ kernel::klp_patch! {
                     // rust_livepatch_target_mod.rs, `extern "C"` through
                     // `livepatch_patchable!`.
                     { unsafe fn rust_klp_target_answer() -> u32 => answer_patched },
+                    // SAFETY: `pub fn rust_klp_target_sleep(ms: u32) -> u32`
+                    // there, `extern "C"` as well.
+                    { unsafe fn rust_klp_target_sleep(u32) -> u32 => sleep_patched },
                 ],
             },
         ],
@@ -37,11 +41,17 @@ extern "C" fn answer_patched() -> u32 {
     43
 }
 
+/// The patched sleep: none.
+extern "C" fn sleep_patched(_ms: u32) -> u32 {
+    0
+}
+
 struct RustLivepatchTargetPatch;
 
 impl kernel::Module for RustLivepatchTargetPatch {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        PATCH.enable(module)?;
+        // SAFETY: the last step of this init.
+        unsafe { PATCH.enable(module) }?;
         Ok(RustLivepatchTargetPatch)
     }
 }

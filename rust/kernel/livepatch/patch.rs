@@ -86,7 +86,8 @@ impl<const N: usize> FuncList<N> {
     }
 
     const fn as_ptr(&'static self) -> *mut bindings::klp_func {
-        (&raw const self.funcs).cast_mut().cast()
+        // The entries and the terminator, which follows them (`repr(C)`).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 }
 
@@ -98,8 +99,13 @@ pub struct Object(Opaque<bindings::klp_object>);
 impl Object {
     /// An object entry; [`klp_patch!`](crate::klp_patch) makes these.
     /// `name` is `None` for vmlinux.
+    ///
+    /// # Safety
+    ///
+    /// `funcs` belongs to this object alone: the core links its entries into
+    /// the object's lists, which two objects cannot share.
     #[doc(hidden)]
-    pub const fn new<const N: usize>(
+    pub const unsafe fn new<const N: usize>(
         name: Option<&'static CStr>,
         funcs: &'static FuncList<N>,
         callbacks: bindings::klp_callbacks,
@@ -145,7 +151,8 @@ impl<const N: usize> ObjectList<N> {
     }
 
     const fn as_ptr(&'static self) -> *mut bindings::klp_object {
-        (&raw const self.objects).cast_mut().cast()
+        // As in `FuncList::as_ptr`.
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 }
 
@@ -196,7 +203,8 @@ impl<const N: usize> StateList<N> {
     }
 
     const fn as_ptr(&'static self) -> *mut bindings::klp_state {
-        (&raw const self.states).cast_mut().cast()
+        // As in `FuncList::as_ptr`.
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 }
 
@@ -236,8 +244,13 @@ unsafe impl<const N: usize> Sync for StateList<N> {}
 impl Patch {
     /// A patch of `objects` that changes `states`; with `replace`, enabling
     /// it replaces every patch enabled before it (atomic replace).
+    ///
+    /// # Safety
+    ///
+    /// `objects` and `states` belong to this patch alone, as in
+    /// [`Object::new`].
     #[doc(hidden)]
-    pub const fn new<const O: usize, const S: usize>(
+    pub const unsafe fn new<const O: usize, const S: usize>(
         objects: &'static ObjectList<O>,
         states: &'static StateList<S>,
         replace: bool,
@@ -254,10 +267,16 @@ impl Patch {
     }
 
     /// Hands the patch to the core (`klp_enable_patch()`) on behalf of
-    /// `module`, the livepatch module whose statics hold it; called from its
-    /// init. The patch is in transition when this returns; a second call
-    /// fails with `EBUSY`.
-    pub fn enable(&'static self, module: &'static ThisModule) -> Result {
+    /// `module`, the livepatch module whose statics hold it. The patch is in
+    /// transition when this returns; a second call fails with `EBUSY`.
+    ///
+    /// # Safety
+    ///
+    /// Called from `module`'s init, as its last fallible step: once this
+    /// returned `Ok`, the init returns `Ok` too. (The core keeps the patch,
+    /// which lives in the module's memory, until it is disabled; the loader
+    /// frees a module whose init failed, whatever references it has.)
+    pub unsafe fn enable(&'static self, module: &'static ThisModule) -> Result {
         if self.enabling.xchg(true, Relaxed) {
             return Err(EBUSY);
         }
@@ -311,7 +330,8 @@ impl<'a> Target<'a> {
 /// What a patch runs around patching and unpatching one of its objects,
 /// as upstream's `klp_callbacks`: `pre_patch` may refuse (the object, and
 /// the patch or the module, are then not patched); the post-unpatch one runs
-/// only if the pre-patch one succeeded.
+/// only if the pre-patch one succeeded. They run with the core's lock
+/// (`klp_mutex`) held, so they must not enable or disable patches.
 #[vtable]
 pub trait Callbacks {
     /// Before the object is patched.
@@ -401,7 +421,7 @@ unsafe extern "C" fn post_unpatch<C: Callbacks>(obj: *mut bindings::klp_object) 
 /// must have its signature; or, for an original the bindings do not
 /// declare (a `static` C function), `{ unsafe fn original(types) -> ret =>
 /// replacement }`, where the author vouches for the signature written.
-/// Either takes `, sympos = N` for the N-th function of that name.
+/// The second form takes `, sympos = N` for the N-th function of that name.
 ///
 /// ```ignore
 /// kernel::klp_patch! {
@@ -452,7 +472,9 @@ macro_rules! klp_patch {
         $vis static $name: $crate::livepatch::Patch = {
             static OBJECTS: $crate::livepatch::ObjectList<{ 0 $(+ $crate::__klp_one!($kind))+ }> =
                 $crate::livepatch::ObjectList::new([ $(
-                    $crate::livepatch::Object::new(
+                    // SAFETY: the function list is the static just above,
+                    // which nothing else names.
+                    unsafe { $crate::livepatch::Object::new(
                         $crate::__klp_object_name!($kind $($module)?),
                         {
                             static FUNCS: $crate::livepatch::FuncList<
@@ -463,14 +485,18 @@ macro_rules! klp_patch {
                             &FUNCS
                         },
                         $crate::__klp_callbacks!($($callbacks)?),
-                    )
+                    ) }
                 ),+ ]);
             static STATES: $crate::livepatch::StateList<
                 { 0 $($(+ $crate::__klp_one!($id))*)? }
             > = $crate::livepatch::StateList::new([
                 $($( $crate::livepatch::State::new($id, $version) ),*)?
             ]);
-            $crate::livepatch::Patch::new(&OBJECTS, &STATES, $crate::__klp_replace!($($replace)?))
+            // SAFETY: `OBJECTS` and `STATES` are the statics just above, which
+            // nothing else names.
+            unsafe {
+                $crate::livepatch::Patch::new(&OBJECTS, &STATES, $crate::__klp_replace!($($replace)?))
+            }
         };
     };
 }
@@ -523,7 +549,9 @@ macro_rules! __klp_replace {
 #[macro_export]
 macro_rules! __klp_func {
     // The original as the bindings declare it.
-    ($old:ident => $new:path $(, sympos = $sympos:expr)?) => {{
+    // (No `sympos`: the bindings describe the one global declaration, not
+    // the static functions of the same name a position would pick.)
+    ($old:ident => $new:path) => {{
         // The replacement has the original's type: both coerce to one
         // function pointer type, or the build fails here.
         const _: () = {
@@ -534,7 +562,7 @@ macro_rules! __klp_func {
         unsafe {
             $crate::livepatch::Func::new(
                 $crate::c_str!(::core::stringify!($old)),
-                $crate::__klp_replace!(0 $(+ $sympos)?),
+                0,
                 $new as *const $crate::ffi::c_void,
             )
         }
@@ -549,7 +577,7 @@ macro_rules! __klp_func {
         unsafe {
             $crate::livepatch::Func::new(
                 $crate::c_str!(::core::stringify!($old)),
-                $crate::__klp_replace!(0 $(+ $sympos)?),
+                0 $(+ $sympos)?,
                 $new as *const $crate::ffi::c_void,
             )
         }
@@ -582,13 +610,13 @@ mod tests {
             ]
         },
     );
-    static OBJECTS: ObjectList<1> = ObjectList::new([Object::new(
-        Some(c"a_module"),
-        &FUNCS,
-        callbacks::<OnlyPostPatch>(),
-    )]);
+    static OBJECTS: ObjectList<1> = ObjectList::new([
+        // SAFETY: `FUNCS` belongs to this object alone.
+        unsafe { Object::new(Some(c"a_module"), &FUNCS, callbacks::<OnlyPostPatch>()) },
+    ]);
     static STATES: StateList<1> = StateList::new([State::new(7, 3)]);
-    static PATCH: Patch = Patch::new(&OBJECTS, &STATES, true);
+    // SAFETY: `OBJECTS` and `STATES` belong to this patch alone.
+    static PATCH: Patch = unsafe { Patch::new(&OBJECTS, &STATES, true) };
 
     struct OnlyPostPatch;
 

@@ -9,12 +9,13 @@
 //! sees the `void *` the C API hands around.
 //!
 //! The C variable holds a pointer to a heap cell with the `T`. Detaching
-//! runs `T`'s destructor after an RCU grace period, so a [`Attached`]
-//! reference, which holds the RCU read lock, stays valid however the variable
-//! is detached meanwhile. `T`'s `Drop` therefore runs in RCU callback
-//! context (softirq): it must not sleep. A module's exit calls
-//! [`Shadow::detach_all`], which waits for those callbacks, before its code
-//! goes away.
+//! frees the cell after an RCU grace period, so an [`Attached`] reference,
+//! which holds the RCU read lock, stays valid however the variable is
+//! detached meanwhile. A `T` without drop glue is freed by `kvfree_rcu`, in
+//! the kernel's code; a `T` with a `Drop` is dropped by an RCU callback of
+//! the module (softirq context: it must not sleep), which is why a module
+//! with such a `T` must call [`Shadow::detach_all`], which waits for those
+//! callbacks, in its exit.
 //!
 //! C header: [`include/linux/livepatch.h`](srctree/include/linux/livepatch.h).
 
@@ -42,7 +43,7 @@ struct Cell<T> {
 /// Every shadow variable with id `ID`, on any object, is one this type
 /// attached: its data is a pointer to a [`Cell<T>`] from a `KBox`, owned by
 /// the variable until its destructor ([`dtor`]) hands it to RCU.
-pub struct Shadow<T, const ID: c_ulong>(PhantomData<fn() -> T>);
+pub struct Shadow<T, const ID: c_ulong>(PhantomData<fn(T) -> T>);
 
 /// The data of a shadow variable, readable while this is held: it holds the
 /// RCU read lock, so it must not be held across anything that sleeps.
@@ -61,14 +62,17 @@ impl<T> Deref for Attached<T> {
     }
 }
 
-impl<T: Send + Sync, const ID: c_ulong> Shadow<T, ID> {
+impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
     /// The shadow variables of id `ID`.
     ///
     /// # Safety
     ///
-    /// No other code (Rust or C, in this module or another) uses shadow
-    /// variables with id `ID`, other than through a `Shadow<T, ID>` of this
-    /// same `T`.
+    /// - No other code (Rust or C, in this module or another) uses shadow
+    ///   variables with id `ID`, other than through a `Shadow<T, ID>` of this
+    ///   same `T`;
+    /// - if `T` needs dropping, the exit of every module that detaches such
+    ///   variables calls [`Shadow::detach_all`], so that no drop of its code
+    ///   is left for RCU to run once the module is gone.
     pub const unsafe fn new() -> Self {
         // INVARIANT: the caller's promise.
         Shadow(PhantomData)
@@ -82,15 +86,16 @@ impl<T: Send + Sync, const ID: c_ulong> Shadow<T, ID> {
         self.attached(rcu, data)
     }
 
-    /// Attaches `value` to `obj`; `EEXIST` if `obj` has one already (the
-    /// core also warns, as for C's `klp_shadow_alloc()`). `flags` are for
-    /// the allocations, made before anything is published.
+    /// Attaches `value` to `obj`; `EEXIST` (and `value` is dropped) if `obj`
+    /// has one already. `flags` are for the allocations, made before anything
+    /// is published. (Unlike C's `klp_shadow_alloc()`, a duplicate is an
+    /// error for the caller, not a kernel warning.)
     pub fn attach<O>(&self, obj: *const O, flags: Flags, value: T) -> Result<Attached<T>> {
         let mut cell = Some(Self::new_cell(flags, value)?);
         // SAFETY: `obj` is only compared; `ctor::<T>` fills the data from
         // `ctor_data`, an `Option<KBox<Cell<T>>>` that lives through the call.
         let data = unsafe {
-            bindings::klp_shadow_alloc(
+            bindings::klp_shadow_get_or_alloc(
                 obj.cast_mut().cast(),
                 ID,
                 size_of::<*mut Cell<T>>(),
@@ -100,12 +105,11 @@ impl<T: Send + Sync, const ID: c_ulong> Shadow<T, ID> {
             )
         };
         if data.is_null() {
-            // Not attached: already there, or no memory.
-            return Err(if cell.is_some() && self.get(obj).is_some() {
-                EEXIST
-            } else {
-                ENOMEM
-            });
+            return Err(ENOMEM);
+        }
+        if cell.is_some() {
+            // The constructor did not run: `obj` had one.
+            return Err(EEXIST);
         }
         self.found(obj)
     }
@@ -149,7 +153,8 @@ impl<T: Send + Sync, const ID: c_ulong> Shadow<T, ID> {
     }
 
     /// Detaches every variable of id `ID`, and waits until their `T`s (and
-    /// those of earlier [`detach`](Self::detach)es) were dropped. May sleep.
+    /// those of earlier [`detach`](Self::detach)es) were dropped. May sleep,
+    /// so never with an [`Attached`] held.
     pub fn detach_all(&self) {
         // SAFETY: as in `detach`.
         unsafe { bindings::klp_shadow_free_all(ID, Some(dtor::<T>)) };
@@ -209,8 +214,8 @@ unsafe extern "C" fn ctor<T>(_obj: *mut c_void, data: *mut c_void, cell: *mut c_
     }
 }
 
-/// Hands a detached variable's cell to RCU, which drops it after a grace
-/// period.
+/// Hands a detached variable's cell to RCU, which frees it (dropping the
+/// `T`) after a grace period.
 ///
 /// # Safety
 ///
@@ -219,14 +224,20 @@ unsafe extern "C" fn dtor<T>(_obj: *mut c_void, data: *mut c_void) {
     // SAFETY: the data of a variable of a `Shadow<T, _>`: a pointer to its
     // cell, which the variable owned until now.
     let cell = unsafe { data.cast::<*mut Cell<T>>().read() };
-    // SAFETY: the cell's RCU head is unused (a cell is detached once);
-    // `free_cell::<T>` frees it as the `KBox` it came from.
-    unsafe {
-        bindings::call_rcu(
-            Opaque::cast_into(&raw const (*cell).rcu),
-            Some(free_cell::<T>),
-        )
-    };
+    // SAFETY: `cell` is live: only the pointer to its field is taken.
+    let head = Opaque::cast_into(unsafe { &raw const (*cell).rcu });
+    if core::mem::needs_drop::<T>() {
+        // SAFETY: the cell's RCU head is unused (a cell is detached once);
+        // `free_cell::<T>` frees it as the `KBox` it came from.
+        unsafe { bindings::call_rcu(head, Some(free_cell::<T>)) };
+    } else {
+        // Nothing to drop: the kernel frees the memory and no code of the
+        // module is left to run. As with C's `kvfree_rcu()`, the `rcu_head`
+        // serves as the batching's link.
+        // SAFETY: the cell is a `kmalloc()` block starting at `cell`, with an
+        // unused head of at least a `kvfree_rcu_head`'s size at its start.
+        unsafe { bindings::kvfree_call_rcu(head.cast(), cell.cast()) };
+    }
 }
 
 /// # Safety
@@ -286,6 +297,39 @@ mod tests {
         assert_eq!((first, again), (1, 1));
         COUNTED.detach_all();
         assert_eq!(DROPPED.load(Relaxed), dropped + 1);
+        Ok(())
+    }
+
+    #[test]
+    fn attaching_twice_is_eexist() -> Result {
+        let key = 0u8;
+        let obj = &raw const key;
+        let dropped = DROPPED.load(Relaxed);
+        COUNTED.attach(obj, GFP_KERNEL, Counted(1))?;
+        assert!(matches!(COUNTED.attach(obj, GFP_KERNEL, Counted(2)), Err(e) if e == EEXIST));
+        // The second value was dropped at once; the first is still there.
+        assert_eq!(DROPPED.load(Relaxed), dropped + 1);
+        assert_eq!(COUNTED.get(obj).map(|found| found.0), Some(1));
+        COUNTED.detach_all();
+        assert_eq!(DROPPED.load(Relaxed), dropped + 2);
+        Ok(())
+    }
+
+    // SAFETY: "RS" 2: used by these tests only; `Atomic` needs no dropping.
+    static PLAIN: Shadow<Atomic<u64>, 0x5253_0002> = unsafe { Shadow::new() };
+
+    #[test]
+    fn data_without_drop_is_freed_by_the_kernel() -> Result {
+        let key = 0u8;
+        let obj = &raw const key;
+        let counter = PLAIN.get_or_insert_with(obj, GFP_KERNEL, || Atomic::new(0))?;
+        counter.fetch_add(2, Relaxed);
+        drop(counter);
+        let again = PLAIN.get_or_insert_with(obj, GFP_KERNEL, || Atomic::new(0))?;
+        assert_eq!(again.load(Relaxed), 2);
+        drop(again);
+        PLAIN.detach(obj);
+        assert!(PLAIN.get(obj).is_none());
         Ok(())
     }
 

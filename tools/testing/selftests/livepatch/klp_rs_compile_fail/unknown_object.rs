@@ -18,7 +18,8 @@ kernel::klp_patch! {
 struct M;
 impl kernel::Module for M {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        PATCH.enable(module)?;
+        // SAFETY: the last step of this init.
+        unsafe { PATCH.enable(module) }?;
         Ok(M)
     }
 }

@@ -61,8 +61,15 @@ if [[ -d $repo/tools/testing/selftests/livepatch ]]; then
 fi
 chmod +x "$st"/*.sh
 find "$ext" -name '*.ko' -exec cp {} "$st/test_modules/" \;
-# The Rust livepatch samples, for the selftests that load them.
+# The Rust livepatch samples, for the selftests that load them, and the C
+# sample modules they patch, named as their modules are (functions.sh loads
+# test_modules/<module name>.ko).
 find "$build/samples/livepatch" -name 'rust_livepatch*.ko' -exec cp {} "$st/test_modules/" \; 2>/dev/null || true
+for m in livepatch-shadow-mod livepatch-callbacks-mod livepatch-callbacks-busymod; do
+	if [[ -f $build/samples/livepatch/$m.ko ]]; then
+		cp "$build/samples/livepatch/$m.ko" "$st/test_modules/${m//-/_}.ko"
+	fi
+done
 cp "$ext/test_klp-call_getpid" "$st/"
 
 # Kernel modules of the build (samples and the like), found by name.

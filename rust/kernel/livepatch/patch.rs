@@ -9,8 +9,8 @@
 //! core with [`Patch::enable`], on the same `klp_enable_patch()` path a C
 //! module takes: the core cannot tell the two apart.
 //!
-//! What the macro checks at compile time: every object has at least one
-//! function; a replacement has the signature of the original it replaces,
+//! What the macro checks at compile time: every object has a function or a
+//! callback; a replacement has the signature of the original it replaces,
 //! taken from the bindings (or, where the original is not declared there,
 //! from a signature the patch author writes and vouches for with `unsafe`);
 //! a state's id is not 0, which ends the list.
@@ -75,10 +75,10 @@ pub struct FuncList<const N: usize> {
 }
 
 impl<const N: usize> FuncList<N> {
-    /// The list of `funcs`; an empty list does not compile.
+    /// The list of `funcs` (empty only for an object with callbacks, which
+    /// [`Object::new`] checks).
     #[doc(hidden)]
     pub const fn new(funcs: [Func; N]) -> Self {
-        assert!(N > 0, "a livepatch object needs at least one function");
         FuncList {
             funcs,
             end: Opaque::zeroed(),
@@ -110,6 +110,17 @@ impl Object {
         funcs: &'static FuncList<N>,
         callbacks: bindings::klp_callbacks,
     ) -> Self {
+        // An object that neither patches nor calls back does nothing: a
+        // mistake. (Objects with callbacks only are fine, as upstream's demo
+        // has.)
+        assert!(
+            N > 0
+                || callbacks.pre_patch.is_some()
+                || callbacks.post_patch.is_some()
+                || callbacks.pre_unpatch.is_some()
+                || callbacks.post_unpatch.is_some(),
+            "a livepatch object needs at least one function or a callback"
+        );
         // SAFETY: all-zero is a valid `klp_object`, as for `klp_func`.
         let mut obj: bindings::klp_object = unsafe { core::mem::zeroed() };
         obj.name = match name {

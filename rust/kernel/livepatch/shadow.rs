@@ -14,8 +14,8 @@
 //! detached meanwhile. A `T` without drop glue is freed by `kvfree_rcu`, in
 //! the kernel's code; a `T` with a `Drop` is dropped by an RCU callback of
 //! the module (softirq context: it must not sleep), which is why a module
-//! with such a `T` must call [`Shadow::detach_all`], which waits for those
-//! callbacks, in its exit.
+//! with such a `T` must call [`Shadow::detach_all`] or
+//! [`Shadow::wait_for_drops`], which wait for those callbacks, in its exit.
 //!
 //! C header: [`include/linux/livepatch.h`](srctree/include/linux/livepatch.h).
 
@@ -71,8 +71,9 @@ impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
     ///   variables with id `ID`, other than through a `Shadow<T, ID>` of this
     ///   same `T`;
     /// - if `T` needs dropping, the exit of every module that detaches such
-    ///   variables calls [`Shadow::detach_all`], so that no drop of its code
-    ///   is left for RCU to run once the module is gone.
+    ///   variables calls [`Shadow::detach_all`] or [`Shadow::wait_for_drops`],
+    ///   so that no drop of its code is left for RCU to run once the module
+    ///   is gone.
     pub const unsafe fn new() -> Self {
         // INVARIANT: the caller's promise.
         Shadow(PhantomData)
@@ -91,32 +92,15 @@ impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
     /// is published. (Unlike C's `klp_shadow_alloc()`, a duplicate is an
     /// error for the caller, not a kernel warning.)
     pub fn attach<O>(&self, obj: *const O, flags: Flags, value: T) -> Result<Attached<T>> {
-        let mut cell = Some(Self::new_cell(flags, value)?);
-        // SAFETY: `obj` is only compared; `ctor::<T>` fills the data from
-        // `ctor_data`, an `Option<KBox<Cell<T>>>` that lives through the call.
-        let data = unsafe {
-            bindings::klp_shadow_get_or_alloc(
-                obj.cast_mut().cast(),
-                ID,
-                size_of::<*mut Cell<T>>(),
-                flags.as_raw(),
-                Some(ctor::<T>),
-                (&raw mut cell).cast(),
-            )
-        };
-        if data.is_null() {
-            return Err(ENOMEM);
-        }
-        if cell.is_some() {
-            // The constructor did not run: `obj` had one.
+        if !self.insert(obj, flags, value)? {
             return Err(EEXIST);
         }
         self.found(obj)
     }
 
     /// The variable attached to `obj`, attaching `f()` first if there is
-    /// none. `f` runs before the lookup and its value is dropped if a
-    /// variable turns out to be there already.
+    /// none. `f` runs only when none is found, and its value is dropped if
+    /// another caller attached one in the meantime.
     pub fn get_or_insert_with<O>(
         &self,
         obj: *const O,
@@ -126,21 +110,7 @@ impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
         if let Some(found) = self.get(obj) {
             return Ok(found);
         }
-        let mut cell = Some(Self::new_cell(flags, f())?);
-        // SAFETY: as in `attach`.
-        let data = unsafe {
-            bindings::klp_shadow_get_or_alloc(
-                obj.cast_mut().cast(),
-                ID,
-                size_of::<*mut Cell<T>>(),
-                flags.as_raw(),
-                Some(ctor::<T>),
-                (&raw mut cell).cast(),
-            )
-        };
-        if data.is_null() {
-            return Err(ENOMEM);
-        }
+        self.insert(obj, flags, f())?;
         self.found(obj)
     }
 
@@ -162,14 +132,42 @@ impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
         unsafe { bindings::rcu_barrier() };
     }
 
-    fn new_cell(flags: Flags, value: T) -> Result<KBox<Cell<T>>> {
-        Ok(KBox::new(
+    /// Waits until the `T`s of every variable detached so far were dropped,
+    /// without detaching any more: for the exit of a module that detached
+    /// some and leaves the rest to others. May sleep.
+    pub fn wait_for_drops(&self) {
+        // SAFETY: no requirements beyond a context that may sleep.
+        unsafe { bindings::rcu_barrier() };
+    }
+
+    /// Attaches `value` to `obj` unless it has a variable already; returns
+    /// whether it did (`value` is dropped if not).
+    fn insert<O>(&self, obj: *const O, flags: Flags, value: T) -> Result<bool> {
+        let cell = KBox::new(
             Cell {
                 rcu: Opaque::uninit(),
                 value,
             },
             flags,
-        )?)
+        )?;
+        let mut cell = Some(cell);
+        // SAFETY: `obj` is only compared; `ctor::<T>` fills the data from
+        // `ctor_data`, an `Option<KBox<Cell<T>>>` that lives through the call.
+        let data = unsafe {
+            bindings::klp_shadow_get_or_alloc(
+                obj.cast_mut().cast(),
+                ID,
+                size_of::<*mut Cell<T>>(),
+                flags.as_raw(),
+                Some(ctor::<T>),
+                (&raw mut cell).cast(),
+            )
+        };
+        if data.is_null() {
+            return Err(ENOMEM);
+        }
+        // The constructor took the cell, unless `obj` had a variable.
+        Ok(cell.is_none())
     }
 
     /// The variable of `obj` after inserting: gone again only if someone
@@ -197,12 +195,11 @@ impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
 ///
 /// # Safety
 ///
-/// Called by the core for a new variable of `attach` or
-/// `get_or_insert_with`, with their `ctor_data`.
+/// Called by the core for a new variable of `insert`, with its
+/// `ctor_data`.
 unsafe extern "C" fn ctor<T>(_obj: *mut c_void, data: *mut c_void, cell: *mut c_void) -> c_int {
-    // SAFETY: `cell` is the `Option<KBox<Cell<T>>>` `attach` or
-    // `get_or_insert_with` passed, alive during their call, which this runs
-    // in.
+    // SAFETY: `cell` is the `Option<KBox<Cell<T>>>` `insert` passed, alive
+    // during its call, which this runs in.
     let cell = unsafe { &mut *cell.cast::<Option<KBox<Cell<T>>>>() };
     match cell.take() {
         Some(cell) => {

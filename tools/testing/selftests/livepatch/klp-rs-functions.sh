@@ -76,12 +76,19 @@ function refuse() {
 # not contain "test_klp" (which check_result keeps lines by): the commands
 # logged ("% ...") and the core's "livepatch:" lines since start_test
 function check_log() {
+	check_log_with '^livepatch:' "$@"
+}
+
+# check_log_with(pattern, expected) - check_log, also keeping the lines that
+# match the grep pattern (a module's own messages)
+function check_log_with() {
+	local also="$1"; shift
 	local expect="$*"
 	local result
 
 	result=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
 		 sed -e 's/^\[[ 0-9.]*\] //' -e 's/^\[[ ]*[CT][0-9]*\] //' |
-		 grep -e '^livepatch:' -e '^% ' | grep -v '\(tainting\|taints\) kernel')
+		 grep -e '^livepatch:' -e '^% ' -e "$also" | grep -v '\(tainting\|taints\) kernel')
 
 	if [[ "$expect" == "$result" ]]; then
 		echo "ok"

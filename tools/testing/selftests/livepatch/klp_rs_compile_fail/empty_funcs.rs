@@ -1,4 +1,4 @@
-// expect: a livepatch object needs at least one function
+// expect: a livepatch object needs at least one function or a callback
 // SPDX-License-Identifier: GPL-2.0
 //! An object with no function to patch.
 use kernel::prelude::*;

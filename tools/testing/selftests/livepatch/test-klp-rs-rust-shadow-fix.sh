@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# klp-rs: the shadow-variable fix pair, in Rust (samples/livepatch/
+# rust_livepatch_shadow_fix1.rs, fix2.rs), on upstream's C
+# livepatch-shadow-mod.ko: fix1 stops the leak with a typed shadow variable
+# per dummy, fix2 adds a check counter and frees fix1's variables; dummies
+# from before fix1 are reported leaked.
+
+. $(dirname $0)/functions.sh
+. $(dirname $0)/klp-rs-functions.sh
+
+MOD_TARGET=livepatch_shadow_mod
+MOD_FIX1=rust_livepatch_shadow_fix1
+MOD_FIX2=rust_livepatch_shadow_fix2
+
+for m in $MOD_TARGET $MOD_FIX1 $MOD_FIX2; do
+	[[ -e test_modules/$m.ko ]] || skip "test_modules/$m.ko was not built"
+done
+
+setup_config
+
+# How many lines since the test began contain the text.
+function count {
+	dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' | grep -c -- "$1"
+}
+
+start_test "the shadow-variable fixes of livepatch-shadow-mod, in Rust"
+
+load_mod $MOD_TARGET
+# Dummies allocated unpatched: their leaks are lost.
+sleep 3
+load_lp $MOD_FIX1
+# A dummy lives 12 s; the module frees expired ones every 3 s.
+sleep 16
+load_lp $MOD_FIX2
+sleep 7
+disable_lp $MOD_FIX2
+unload_lp $MOD_FIX2
+disable_lp $MOD_FIX1
+unload_lp $MOD_FIX1
+unload_mod $MOD_TARGET
+
+leaked=$(count "$MOD_FIX1: dummy_free: dummy leaked!")
+prevented1=$(count "$MOD_FIX1: dummy_leak_dtor: prevented leak")
+prevented2=$(count "$MOD_FIX2: dummy_leak_dtor: prevented leak")
+counted=$(count "$MOD_FIX2: dummy_free: dummy check counter = [1-9]")
+echo "leaked before fix1: $leaked, leaks freed by fix1: $prevented1, by fix2: $prevented2, dummies counted by fix2: $counted"
+((leaked >= 1)) || fail "no dummy from before fix1 was reported leaked"
+((prevented1 >= 1)) || fail "fix1 freed no leak"
+((prevented2 >= 1)) || fail "fix2 freed none of fix1's leaks"
+((counted >= 1)) || fail "fix2 counted no check"
+expect_no_stack_dump
+
+exit 0

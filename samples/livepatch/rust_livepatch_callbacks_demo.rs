@@ -7,8 +7,11 @@
 //! `livepatch_callbacks_mod` and `livepatch_callbacks_busymod` (whose work
 //! function it also replaces). Every callback reports the object and, for a
 //! module, its state, so the order the core runs them in can be watched.
-//! `pre_patch_ret`, a negative errno, makes the pre-patch callback refuse:
-//! the patch, or a module loaded later, is then not loaded.
+//! `pre_patch_ret`, a negative errno given at `insmod`, makes the pre-patch
+//! callbacks refuse, so the patch is not loaded. (Unlike the C demo's, the
+//! parameter cannot be changed later: a Rust module's parameters are not
+//! writable in sysfs yet, so a refusal for a module loaded later cannot be
+//! shown. A positive value, not an errno, refuses with `EINVAL`.)
 
 use kernel::{
     bindings,

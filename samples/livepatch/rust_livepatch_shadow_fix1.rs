@@ -22,8 +22,10 @@ module! {
     license: "GPL",
 }
 
-/// The id of the leak's shadow variable, as the C fixes use.
-const SV_LEAK: c_ulong = 1;
+/// The id of the leak's shadow variable. Not the C fixes' 1: their data is
+/// an `int *`, ours a `Leak`, so the two pairs must not see each other's
+/// variables.
+const SV_LEAK: c_ulong = 0x5253_4c4b;
 /// How long a dummy lives, as in `livepatch-shadow-mod.c`.
 const EXPIRE_MS: u32 = 12_000;
 
@@ -35,6 +37,9 @@ struct Dummy {
 }
 
 /// The memory `dummy_alloc()` used to leak, freed with its dummy.
+/// `rust_livepatch_shadow_fix2` declares the same type: the same layout
+/// (`repr(transparent)` over a `KBox<i32>`) and the same drop.
+#[repr(transparent)]
 struct Leak(#[allow(dead_code)] KBox<i32>);
 
 impl Drop for Leak {
@@ -43,9 +48,9 @@ impl Drop for Leak {
     }
 }
 
-// SAFETY: id 1 is shadow variable data of type `Leak` for this module and
-// `rust_livepatch_shadow_fix2` only, which declares the same type; this
-// module's exit detaches them all.
+// SAFETY: `SV_LEAK` is used by this module and `rust_livepatch_shadow_fix2`
+// only, both with `Leak` (same layout and drop); this module's exit detaches
+// them all, which also waits for the drops.
 static LEAK: Shadow<Leak, SV_LEAK> = unsafe { Shadow::new() };
 
 kernel::klp_patch! {
@@ -96,7 +101,11 @@ extern "C" fn livepatch_fix1_dummy_alloc() -> *mut Dummy {
     dummy
 }
 
-extern "C" fn livepatch_fix1_dummy_free(dummy: *mut Dummy) {
+/// # Safety
+///
+/// Called by the module, in place of `dummy_free()`, with a dummy it took
+/// off its list.
+unsafe extern "C" fn livepatch_fix1_dummy_free(dummy: *mut Dummy) {
     if LEAK.get(dummy).is_some() {
         LEAK.detach(dummy);
     } else {

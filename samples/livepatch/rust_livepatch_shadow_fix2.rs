@@ -12,7 +12,7 @@
 
 use kernel::{
     bindings,
-    ffi::c_ulong,
+    ffi::{c_long, c_ulong},
     livepatch::Shadow,
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
@@ -26,9 +26,10 @@ module! {
     license: "GPL",
 }
 
-/// The ids of the shadow variables, as the C fixes use.
-const SV_LEAK: c_ulong = 1;
-const SV_COUNTER: c_ulong = 2;
+/// The ids of the shadow variables: fix1's leak, and the counter. Not the C
+/// fixes' 1 and 2, whose data types differ from ours.
+const SV_LEAK: c_ulong = 0x5253_4c4b;
+const SV_COUNTER: c_ulong = 0x5253_434e;
 
 /// `struct dummy` of `livepatch-shadow-mod.c`.
 #[repr(C)]
@@ -37,7 +38,9 @@ struct Dummy {
     jiffies_expire: c_ulong,
 }
 
-/// The leak variable's type, as `rust_livepatch_shadow_fix1` declares it.
+/// The leak variable's type, as `rust_livepatch_shadow_fix1` declares it:
+/// the same layout and the same drop.
+#[repr(transparent)]
 struct Leak(#[allow(dead_code)] KBox<i32>);
 
 impl Drop for Leak {
@@ -46,10 +49,11 @@ impl Drop for Leak {
     }
 }
 
-// SAFETY: id 1 holds `Leak`s, of this module and `rust_livepatch_shadow_fix1`
-// only (the same type); this module's exit waits for the drops it queued.
+// SAFETY: `SV_LEAK` holds `Leak`s of this module and
+// `rust_livepatch_shadow_fix1` only (same layout and drop); this module's exit
+// waits for the drops it queued.
 static LEAK: Shadow<Leak, SV_LEAK> = unsafe { Shadow::new() };
-// SAFETY: id 2 is this module's alone; the counter needs no dropping.
+// SAFETY: `SV_COUNTER` is this module's alone; the counter needs no dropping.
 static COUNTER: Shadow<Atomic<i32>, SV_COUNTER> = unsafe { Shadow::new() };
 
 kernel::klp_patch! {
@@ -68,19 +72,26 @@ kernel::klp_patch! {
     };
 }
 
-extern "C" fn livepatch_fix2_dummy_check(dummy: *mut Dummy, jiffies: c_ulong) -> bool {
-    // The checks run in a work item that holds the module's mutex: no
-    // sleeping allocation, as in C.
+/// # Safety
+///
+/// Called by the module, in place of `dummy_check()`, with one of its live
+/// dummies.
+unsafe extern "C" fn livepatch_fix2_dummy_check(dummy: *mut Dummy, jiffies: c_ulong) -> bool {
+    // As upstream's fix2: an allocation that does not wait.
     if let Ok(count) = COUNTER.get_or_insert_with(dummy, GFP_NOWAIT, || Atomic::new(0)) {
         count.fetch_add(1, Relaxed);
     }
     // SAFETY: the module passes one of its live dummies.
     let expire = unsafe { (*dummy).jiffies_expire };
     // `time_after(jiffies, expire)`.
-    (expire.wrapping_sub(jiffies) as i64) < 0
+    (expire.wrapping_sub(jiffies) as c_long) < 0
 }
 
-extern "C" fn livepatch_fix2_dummy_free(dummy: *mut Dummy) {
+/// # Safety
+///
+/// Called by the module, in place of `dummy_free()`, with a dummy it took
+/// off its list.
+unsafe extern "C" fn livepatch_fix2_dummy_free(dummy: *mut Dummy) {
     if LEAK.get(dummy).is_some() {
         LEAK.detach(dummy);
     } else {

@@ -69,7 +69,7 @@ impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
     ///
     /// - No other code (Rust or C, in this module or another) uses shadow
     ///   variables with id `ID`, other than through a `Shadow<T, ID>` of this
-    ///   same `T`;
+    ///   `T` or, in another module, of a type with the same layout and drop;
     /// - if `T` needs dropping, the exit of every module that detaches such
     ///   variables calls [`Shadow::detach_all`] or [`Shadow::wait_for_drops`],
     ///   so that no drop of its code is left for RCU to run once the module

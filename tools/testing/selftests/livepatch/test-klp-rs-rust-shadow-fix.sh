@@ -40,13 +40,19 @@ disable_lp $MOD_FIX1
 unload_lp $MOD_FIX1
 unload_mod $MOD_TARGET
 
+# Every leak fix1 kept is freed exactly once: by fix1's dummy_free(), by
+# fix2's, or by fix1's exit (the dummies still alive).
+allocated=$(count "$MOD_FIX1: dummy_alloc: dummy expires")
+failed=$(count "failed to allocate shadow variable")
 leaked=$(count "$MOD_FIX1: dummy_free: dummy leaked!")
 prevented1=$(count "$MOD_FIX1: dummy_leak_dtor: prevented leak")
 prevented2=$(count "$MOD_FIX2: dummy_leak_dtor: prevented leak")
 counted=$(count "$MOD_FIX2: dummy_free: dummy check counter = [1-9]")
-echo "leaked before fix1: $leaked, leaks freed by fix1: $prevented1, by fix2: $prevented2, dummies counted by fix2: $counted"
+echo "allocated by fix1: $allocated, leaked before fix1: $leaked, leaks freed by fix1: $prevented1, by fix2: $prevented2, dummies counted by fix2: $counted"
+((allocated >= 1 && failed == 0)) || fail "fix1 allocated $allocated dummies, $failed shadow variables failed"
 ((leaked >= 1)) || fail "no dummy from before fix1 was reported leaked"
-((prevented1 >= 1)) || fail "fix1 freed no leak"
+((prevented1 + prevented2 == allocated)) ||
+	fail "$allocated leaks kept, $((prevented1 + prevented2)) freed"
 ((prevented2 >= 1)) || fail "fix2 freed none of fix1's leaks"
 ((counted >= 1)) || fail "fix2 counted no check"
 expect_no_stack_dump

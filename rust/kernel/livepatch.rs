@@ -37,8 +37,8 @@ pub mod target;
 
 #[cfg(CONFIG_LIVEPATCH_RUST)]
 pub use patch::{
-    callbacks, no_callbacks, Callbacks, Func, FuncList, Object, ObjectList, Patch, State,
-    StateList, Target,
+    callbacks, no_callbacks, Callbacks, Entry, Func, FuncList, List, Object, ObjectList, Patch,
+    State, StateList, Target,
 };
 #[cfg(CONFIG_LIVEPATCH_RUST)]
 pub use shadow::{Attached, Shadow};

@@ -67,29 +67,73 @@ impl Func {
     }
 }
 
-/// The functions of one object, then the zero entry the core stops at.
-#[repr(C)]
-pub struct FuncList<const N: usize> {
-    funcs: [Func; N],
-    end: Opaque<bindings::klp_func>,
+/// An entry of a list the core walks up to an all-zero entry: a [`Func`],
+/// an [`Object`] or a [`State`].
+///
+/// # Safety
+///
+/// `Self` is a `repr(transparent)` wrapper of an `Opaque<Self::Raw>`, and an
+/// all-zero `Raw` is the entry that ends such a list.
+pub unsafe trait Entry: Sync {
+    /// The C struct of the entry.
+    type Raw;
 }
 
-impl<const N: usize> FuncList<N> {
-    /// The list of `funcs` (empty only for an object with callbacks, which
-    /// [`Object::new`] checks).
+// SAFETY: `repr(transparent)` over `Opaque<klp_func>`; the core stops at an
+// entry without `old_name`, `new_func` and `old_sympos`.
+unsafe impl Entry for Func {
+    type Raw = bindings::klp_func;
+}
+// SAFETY: `repr(transparent)` over `Opaque<klp_object>`; the core stops at an
+// entry without `name` and `funcs`.
+unsafe impl Entry for Object {
+    type Raw = bindings::klp_object;
+}
+// SAFETY: `repr(transparent)` over `Opaque<klp_state>`; the core stops at id 0.
+unsafe impl Entry for State {
+    type Raw = bindings::klp_state;
+}
+
+/// Entries, then the all-zero entry the core stops at.
+#[repr(C)]
+pub struct List<E: Entry, const N: usize> {
+    entries: [E; N],
+    end: Opaque<E::Raw>,
+}
+
+impl<E: Entry, const N: usize> List<E, N> {
+    /// The list of `entries` and its terminator.
     #[doc(hidden)]
-    pub const fn new(funcs: [Func; N]) -> Self {
-        FuncList {
-            funcs,
+    pub const fn new(entries: [E; N]) -> Self {
+        List {
+            entries,
             end: Opaque::zeroed(),
         }
     }
 
-    const fn as_ptr(&'static self) -> *mut bindings::klp_func {
-        // The entries and the terminator, which follows them (`repr(C)`).
+    /// The entries, without the terminator.
+    pub fn entries(&self) -> &[E] {
+        &self.entries
+    }
+
+    const fn as_ptr(&'static self) -> *mut E::Raw {
+        // The entries and the terminator, which follows them (`repr(C)`,
+        // each entry a transparent `Raw`).
         core::ptr::from_ref(self).cast_mut().cast()
     }
 }
+
+// SAFETY: the entries are `Sync` (`Entry`); the terminator is all-zero and
+// nobody writes it.
+unsafe impl<E: Entry, const N: usize> Sync for List<E, N> {}
+
+/// The functions of one object (none only for an object with callbacks,
+/// which [`Object::new`] checks).
+pub type FuncList<const N: usize> = List<Func, N>;
+/// The objects of a patch.
+pub type ObjectList<const N: usize> = List<Object, N>;
+/// The states of a patch (possibly none).
+pub type StateList<const N: usize> = List<State, N>;
 
 /// What a patch changes in one object (`struct klp_object`): vmlinux, or a
 /// module by name, which may be loaded before or after the patch.
@@ -143,30 +187,6 @@ impl Object {
     }
 }
 
-/// The objects of a patch, then the zero entry the core stops at.
-#[repr(C)]
-pub struct ObjectList<const N: usize> {
-    objects: [Object; N],
-    end: Opaque<bindings::klp_object>,
-}
-
-impl<const N: usize> ObjectList<N> {
-    /// The list of `objects`; an empty list does not compile.
-    #[doc(hidden)]
-    pub const fn new(objects: [Object; N]) -> Self {
-        assert!(N > 0, "a livepatch needs at least one object");
-        ObjectList {
-            objects,
-            end: Opaque::zeroed(),
-        }
-    }
-
-    const fn as_ptr(&'static self) -> *mut bindings::klp_object {
-        // As in `FuncList::as_ptr`.
-        core::ptr::from_ref(self).cast_mut().cast()
-    }
-}
-
 /// A state a patch declares it changes (`struct klp_state`), by id and
 /// version: what atomic replace checks before one patch replaces another.
 #[repr(transparent)]
@@ -197,28 +217,6 @@ impl State {
     }
 }
 
-/// The states of a patch (possibly none), then the zero entry.
-#[repr(C)]
-pub struct StateList<const N: usize> {
-    states: [State; N],
-    end: Opaque<bindings::klp_state>,
-}
-
-impl<const N: usize> StateList<N> {
-    #[doc(hidden)]
-    pub const fn new(states: [State; N]) -> Self {
-        StateList {
-            states,
-            end: Opaque::zeroed(),
-        }
-    }
-
-    const fn as_ptr(&'static self) -> *mut bindings::klp_state {
-        // As in `FuncList::as_ptr`.
-        core::ptr::from_ref(self).cast_mut().cast()
-    }
-}
-
 /// A livepatch (`struct klp_patch`), declared with
 /// [`klp_patch!`](crate::klp_patch) as a static of the livepatch module.
 ///
@@ -245,12 +243,6 @@ unsafe impl Sync for Func {}
 // SAFETY: as for `Object`; the data pointer is the core's and the
 // callbacks'.
 unsafe impl Sync for State {}
-// SAFETY: the terminators are all-zero entries nobody writes.
-unsafe impl<const N: usize> Sync for FuncList<N> {}
-// SAFETY: as for `FuncList`.
-unsafe impl<const N: usize> Sync for ObjectList<N> {}
-// SAFETY: as for `FuncList`.
-unsafe impl<const N: usize> Sync for StateList<N> {}
 
 impl Patch {
     /// A patch of `objects` that changes `states`; with `replace`, enabling
@@ -266,6 +258,7 @@ impl Patch {
         states: &'static StateList<S>,
         replace: bool,
     ) -> Self {
+        assert!(O > 0, "a livepatch needs at least one object");
         // SAFETY: all-zero is a valid `klp_patch`.
         let mut patch: bindings::klp_patch = unsafe { core::mem::zeroed() };
         patch.objs = objects.as_ptr();
@@ -659,8 +652,11 @@ mod tests {
         assert_eq!(patch.objs, OBJECTS.as_ptr());
         assert_eq!(patch.states, STATES.as_ptr());
         assert!(patch.replace && patch.mod_.is_null());
-        assert_eq!(OBJECTS.objects[0].name(), Some(c"a_module"));
-        assert_eq!((STATES.states[0].id(), STATES.states[0].version()), (7, 3));
+        assert_eq!(OBJECTS.entries()[0].name(), Some(c"a_module"));
+        assert_eq!(
+            (STATES.entries()[0].id(), STATES.entries()[0].version()),
+            (7, 3)
+        );
     }
 
     #[test]
@@ -669,7 +665,7 @@ mod tests {
         assert!(none.pre_patch.is_none() && none.post_patch.is_none());
         assert!(none.pre_unpatch.is_none() && none.post_unpatch.is_none());
         // SAFETY: never enabled: nothing writes it.
-        let cb = unsafe { (*OBJECTS.objects[0].0.get()).callbacks };
+        let cb = unsafe { (*OBJECTS.entries()[0].0.get()).callbacks };
         assert!(cb.post_patch.is_some());
         assert!(cb.pre_patch.is_none() && cb.pre_unpatch.is_none() && cb.post_unpatch.is_none());
     }

@@ -108,7 +108,7 @@ if [[ $mode == demo ]]; then
 	echo "run-guest: console log: $log"
 	# The C sample always; the Rust one where the kernel has it (the Rust core).
 	samples=(livepatch_sample)
-	[[ ${KLP_IMPL:-rust} == rust ]] && samples+=(rust_livepatch_sample)
+	[[ $impl == rust ]] && samples+=(rust_livepatch_sample)
 	for s in "${samples[@]}"; do
 		before=$(sed -n "s/^KLP-DEMO $s cmdline-before: //p" "$log")
 		patched=$(sed -n "s/^KLP-DEMO $s cmdline-patched: //p" "$log")

@@ -84,7 +84,17 @@ impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
         let rcu = rcu::Guard::new();
         // SAFETY: `obj` is only compared, never read.
         let data = unsafe { bindings::klp_shadow_get(obj.cast_mut().cast(), ID) };
-        self.attached(rcu, data)
+        if data.is_null() {
+            return None;
+        }
+        // SAFETY: a variable of `ID` holds a pointer to a live `Cell<T>`
+        // (type invariant); the memory stays while `rcu` is held.
+        let cell = unsafe { data.cast::<*mut Cell<T>>().read() };
+        Some(Attached {
+            _rcu: rcu,
+            // SAFETY: `cell` is a live, non-null cell (just read).
+            value: unsafe { NonNull::new_unchecked(&raw mut (*cell).value) },
+        })
     }
 
     /// Attaches `value` to `obj`; `EEXIST` (and `value` is dropped) if `obj`
@@ -174,20 +184,6 @@ impl<T: Send + Sync + 'static, const ID: c_ulong> Shadow<T, ID> {
     /// detached it in between.
     fn found<O>(&self, obj: *const O) -> Result<Attached<T>> {
         self.get(obj).ok_or(ENOENT)
-    }
-
-    fn attached(&self, rcu: rcu::Guard, data: *mut c_void) -> Option<Attached<T>> {
-        if data.is_null() {
-            return None;
-        }
-        // SAFETY: a variable of `ID` holds a pointer to a live `Cell<T>`
-        // (type invariant); the memory stays while `rcu` is held.
-        let cell = unsafe { data.cast::<*mut Cell<T>>().read() };
-        Some(Attached {
-            _rcu: rcu,
-            // SAFETY: `cell` is a live, non-null cell (just read).
-            value: unsafe { NonNull::new_unchecked(&raw mut (*cell).value) },
-        })
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! For livepatch modules written in Rust (`CONFIG_LIVEPATCH_RUST`): a patch
 //! declared as statics with [`klp_patch!`](crate::klp_patch) and enabled
-//! with [`Patch::enable`] ([`patch`]), typed shadow variables ([`shadow`]),
+//! by a [`LivepatchModule`] ([`patch`]), typed `klp_state` data
+//! ([`StateData`]), typed shadow variables ([`shadow`]),
 //! and Rust functions a patch can replace
 //! ([`livepatch_patchable!`](crate::livepatch_patchable), [`target`]).
 //!
@@ -37,8 +38,8 @@ pub mod target;
 
 #[cfg(CONFIG_LIVEPATCH_RUST)]
 pub use patch::{
-    callbacks, no_callbacks, Callbacks, Entry, Func, FuncList, List, Object, ObjectList, Patch,
-    State, StateList, Target,
+    callbacks, no_callbacks, Callbacks, Entry, Func, FuncList, List, LivepatchModule, Object,
+    ObjectList, Patch, PatchStatic, State, StateData, StateList, StateRef, Target,
 };
 #[cfg(CONFIG_LIVEPATCH_RUST)]
 pub use shadow::{Attached, Shadow};

@@ -15,7 +15,7 @@
 
 use kernel::{
     bindings,
-    livepatch::{Callbacks, Target},
+    livepatch::{Callbacks, LivepatchModule, Patch, Target},
     loaded_module::ModuleState,
     prelude::*,
 };
@@ -59,7 +59,7 @@ struct Demo;
 
 #[vtable]
 impl Callbacks for Demo {
-    fn pre_patch(target: &Target<'_>) -> Result {
+    fn pre_patch(target: &mut Target<'_>) -> Result {
         callback_info("pre_patch_callback", target);
         match module_parameters::pre_patch_ret.value() {
             0 => Ok(()),
@@ -67,15 +67,15 @@ impl Callbacks for Demo {
         }
     }
 
-    fn post_patch(target: &Target<'_>) {
+    fn post_patch(target: &mut Target<'_>) {
         callback_info("post_patch_callback", target);
     }
 
-    fn pre_unpatch(target: &Target<'_>) {
+    fn pre_unpatch(target: &mut Target<'_>) {
         callback_info("pre_unpatch_callback", target);
     }
 
-    fn post_unpatch(target: &Target<'_>) {
+    fn post_unpatch(target: &mut Target<'_>) {
         callback_info("post_unpatch_callback", target);
     }
 }
@@ -106,10 +106,12 @@ kernel::klp_patch! {
 
 struct RustLivepatchCallbacksDemo;
 
-impl kernel::Module for RustLivepatchCallbacksDemo {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: the last step of this init.
-        unsafe { PATCH.enable(module) }?;
+impl LivepatchModule for RustLivepatchCallbacksDemo {
+    fn patch() -> &'static Patch {
+        &PATCH
+    }
+
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(RustLivepatchCallbacksDemo)
     }
 }

@@ -18,6 +18,7 @@
 use kernel::{
     bindings,
     ffi::{c_int, c_void},
+    livepatch::{LivepatchModule, Patch},
     prelude::*,
     seq_file::SeqFile,
     seq_print,
@@ -58,10 +59,12 @@ extern "C" fn livepatch_cmdline_proc_show(m: *mut bindings::seq_file, _v: *mut c
 
 struct RustLivepatchSample;
 
-impl kernel::Module for RustLivepatchSample {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: the last step of this init.
-        unsafe { PATCH.enable(module) }?;
+impl LivepatchModule for RustLivepatchSample {
+    fn patch() -> &'static Patch {
+        &PATCH
+    }
+
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(RustLivepatchSample)
     }
 }

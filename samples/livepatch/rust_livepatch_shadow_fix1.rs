@@ -12,7 +12,13 @@
 //! `rust_livepatch_shadow_fix2` adds a counter on top.
 
 use core::ptr::null_mut;
-use kernel::{bindings, ffi::c_ulong, livepatch::Shadow, prelude::*, time::msecs_to_jiffies};
+use kernel::{
+    bindings,
+    ffi::c_ulong,
+    livepatch::{LivepatchModule, Patch, Shadow},
+    prelude::*,
+    time::msecs_to_jiffies,
+};
 
 module! {
     type: RustLivepatchShadowFix1,
@@ -118,10 +124,12 @@ unsafe extern "C" fn livepatch_fix1_dummy_free(dummy: *mut Dummy) {
 
 struct RustLivepatchShadowFix1;
 
-impl kernel::Module for RustLivepatchShadowFix1 {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: the last step of this init.
-        unsafe { PATCH.enable(module) }?;
+impl LivepatchModule for RustLivepatchShadowFix1 {
+    fn patch() -> &'static Patch {
+        &PATCH
+    }
+
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(RustLivepatchShadowFix1)
     }
 }

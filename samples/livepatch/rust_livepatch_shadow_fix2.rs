@@ -13,7 +13,7 @@
 use kernel::{
     bindings,
     ffi::{c_long, c_ulong},
-    livepatch::Shadow,
+    livepatch::{LivepatchModule, Patch, Shadow},
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
 };
@@ -112,10 +112,12 @@ unsafe extern "C" fn livepatch_fix2_dummy_free(dummy: *mut Dummy) {
 
 struct RustLivepatchShadowFix2;
 
-impl kernel::Module for RustLivepatchShadowFix2 {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: the last step of this init.
-        unsafe { PATCH.enable(module) }?;
+impl LivepatchModule for RustLivepatchShadowFix2 {
+    fn patch() -> &'static Patch {
+        &PATCH
+    }
+
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(RustLivepatchShadowFix2)
     }
 }

@@ -8,7 +8,10 @@
 //! the patch applies when that module is loaded, before or after the patch
 //! is.
 
-use kernel::prelude::*;
+use kernel::{
+    livepatch::{LivepatchModule, Patch},
+    prelude::*,
+};
 
 module! {
     type: RustLivepatchTargetPatch,
@@ -48,10 +51,12 @@ extern "C" fn sleep_patched(_ms: u32) -> u32 {
 
 struct RustLivepatchTargetPatch;
 
-impl kernel::Module for RustLivepatchTargetPatch {
-    fn init(module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: the last step of this init.
-        unsafe { PATCH.enable(module) }?;
+impl LivepatchModule for RustLivepatchTargetPatch {
+    fn patch() -> &'static Patch {
+        &PATCH
+    }
+
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         Ok(RustLivepatchTargetPatch)
     }
 }

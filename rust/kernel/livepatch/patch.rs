@@ -27,6 +27,7 @@ use crate::{
     types::Opaque,
     ThisModule,
 };
+use core::marker::PhantomData;
 
 /// A function of a patch (`struct klp_func`): the original's name and
 /// position, and its replacement.
@@ -217,6 +218,117 @@ impl State {
     }
 }
 
+/// The states with id `ID`, whose data is a `KBox<T>`: what gives the
+/// `void *data` of a `klp_state` a type. A cumulative patch finds the state
+/// of the patch it replaces by id ([`Target::prev_state`]) and takes its
+/// data over, so every patch that declares the id must agree on the type.
+///
+/// The data is reached only from the patch's callbacks ([`Target::state`]),
+/// which the core runs one at a time, under its lock: that is what makes a
+/// `&mut T` of it sound, and why `T` needs to be `Send` (the callbacks run in
+/// whichever task enables, disables or loads) but not `Sync`.
+///
+/// ```
+/// use kernel::livepatch::StateData;
+///
+/// // SAFETY: every livepatch that declares state 0x5253_0001 keeps a
+/// // `KBox<u64>` in its data, if anything.
+/// const SAVED: StateData<u64, 0x5253_0001> = unsafe { StateData::new() };
+/// assert_eq!(SAVED.id(), 0x5253_0001);
+/// ```
+pub struct StateData<T, const ID: c_ulong>(PhantomData<fn(T) -> T>);
+
+impl<T: Send + 'static, const ID: c_ulong> StateData<T, ID> {
+    /// The data of the states with id `ID`.
+    ///
+    /// # Safety
+    ///
+    /// Every livepatch (Rust or C, this module or another) that declares a
+    /// state with id `ID` either leaves its `data` NULL or keeps there a
+    /// pointer a `KBox<T>` owns (a `kmalloc`ed `T`, for C), and accesses it
+    /// only from its (un)patch callbacks.
+    pub const unsafe fn new() -> Self {
+        assert!(ID != 0, "a klp_state id must not be 0: 0 ends the list");
+        StateData(PhantomData)
+    }
+
+    /// The id, for the patch's `states:` list.
+    pub const fn id(&self) -> c_ulong {
+        ID
+    }
+}
+
+/// A state of a patch with data of type `T`, while a callback runs: see
+/// [`StateData`].
+pub struct StateRef<'a, T> {
+    state: &'a State,
+    _data: PhantomData<&'a mut Option<KBox<T>>>,
+}
+
+impl<'a, T: Send + 'static> StateRef<'a, T> {
+    /// # Safety
+    ///
+    /// `state` is a state whose data is NULL or owned by a `KBox<T>`
+    /// ([`StateData::new`]), and no other reference to its data exists for
+    /// `'a` (callbacks run one at a time and this borrows the one [`Target`]
+    /// of the running one mutably).
+    unsafe fn new(state: &'a State) -> Self {
+        StateRef {
+            state,
+            _data: PhantomData,
+        }
+    }
+
+    fn data(&self) -> *mut T {
+        // SAFETY: `data` is written only by callbacks, which run one at a
+        // time (`new`'s contract); this one runs now.
+        unsafe { (*self.state.0.get()).data }.cast()
+    }
+
+    fn set_data(&mut self, data: *mut T) {
+        // SAFETY: as in `data`.
+        unsafe { (*self.state.0.get()).data = data.cast() };
+    }
+
+    /// The version the patch declared the state with.
+    pub fn version(&self) -> u32 {
+        self.state.version()
+    }
+
+    /// The data, if the state has any.
+    pub fn get(&self) -> Option<&T> {
+        // SAFETY: NULL or a live `KBox<T>`'s pointer, not referenced
+        // elsewhere for `'a` (`new`'s contract).
+        unsafe { self.data().as_ref() }
+    }
+
+    /// The data, if the state has any, to change in place.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        // SAFETY: as in `get`; `&mut self` makes the reference unique.
+        unsafe { self.data().as_mut() }
+    }
+
+    /// Gives the state `data`, handing back what it had.
+    pub fn set(&mut self, data: KBox<T>) -> Option<KBox<T>> {
+        let old = self.take();
+        self.set_data(KBox::into_raw(data));
+        old
+    }
+
+    /// Takes the data out of the state, leaving it without: for the last
+    /// patch to drop it, or for a later patch to take over.
+    pub fn take(&mut self) -> Option<KBox<T>> {
+        let data = self.data();
+        if data.is_null() {
+            return None;
+        }
+        self.set_data(core::ptr::null_mut());
+        // SAFETY: a `KBox<T>`'s pointer (`new`'s contract), which the state
+        // no longer holds.
+        Some(unsafe { KBox::from_raw(data) })
+    }
+}
+
 /// A livepatch (`struct klp_patch`), declared with
 /// [`klp_patch!`](crate::klp_patch) as a static of the livepatch module.
 ///
@@ -228,6 +340,7 @@ impl State {
 /// only the core writes the patch, under its lock.
 pub struct Patch {
     patch: Opaque<bindings::klp_patch>,
+    states: &'static [State],
     enabling: AtomicFlag,
 }
 
@@ -266,6 +379,7 @@ impl Patch {
         patch.replace = replace;
         Patch {
             patch: Opaque::new(patch),
+            states: &states.entries,
             enabling: AtomicFlag::new(false),
         }
     }
@@ -294,8 +408,12 @@ impl Patch {
     }
 }
 
-/// The object a callback is called for, with its module while it runs.
+/// The object a callback is called for, with its module while it runs, and
+/// the patch's states. There is one for each callback call, and the core
+/// runs one callback at a time: a `&mut Target` is the right to a state's
+/// data.
 pub struct Target<'a> {
+    patch: &'a Patch,
     object: &'a Object,
     module: Option<&'a LoadedModule>,
 }
@@ -312,18 +430,56 @@ impl<'a> Target<'a> {
         self.module
     }
 
+    /// The patch's state with id `ID` (`klp_get_state()`), if it declares
+    /// one.
+    pub fn state<T: Send + 'static, const ID: c_ulong>(
+        &mut self,
+        _data: &StateData<T, ID>,
+    ) -> Option<StateRef<'_, T>> {
+        let state = self.patch.states.iter().find(|state| state.id() == ID)?;
+        // SAFETY: the data of state `ID` is NULL or a `KBox<T>`'s
+        // (`StateData::new`); `&mut self` is the running callback's one
+        // right to it.
+        Some(unsafe { StateRef::new(state) })
+    }
+
+    /// The state with id `ID` of the patches enabled before this one, the
+    /// one a cumulative patch takes over (`klp_get_prev_state()`: of the
+    /// last of them that declares it).
+    ///
+    /// Only callbacks of a patch in transition (being enabled or disabled)
+    /// may ask; for a module loaded while no patch is in transition the core
+    /// warns once and the answer is `None`, as in C.
+    pub fn prev_state<T: Send + 'static, const ID: c_ulong>(
+        &mut self,
+        _data: &StateData<T, ID>,
+    ) -> Option<StateRef<'_, T>> {
+        // SAFETY: callbacks run with `klp_mutex` held, as the function
+        // requires; it only reads the list of patches.
+        let state = unsafe { bindings::klp_get_prev_state(ID) };
+        // SAFETY: NULL, or a state of an enabled patch, which stays at least
+        // as long as this callback runs (the core frees replaced patches
+        // after the transition, with the callbacks done). `State` is a
+        // transparent `klp_state`.
+        let state = unsafe { state.cast::<State>().as_ref() }?;
+        // SAFETY: as in `state`: the same id, so the same data type, and
+        // only callbacks, this one now, touch it.
+        Some(unsafe { StateRef::new(state) })
+    }
+
     /// # Safety
     ///
-    /// `obj` is an [`Object`] of a patch the core calls a callback of, for
-    /// the duration of the callback (the core keeps its `mod` set and the
-    /// module in memory meanwhile).
-    unsafe fn from_raw(obj: *mut bindings::klp_object) -> Self {
+    /// `obj` is an [`Object`] of `patch`, which the core calls a callback
+    /// of, for the duration of the callback (the core keeps its `mod` set
+    /// and the module in memory meanwhile).
+    unsafe fn from_raw(patch: &'a Patch, obj: *mut bindings::klp_object) -> Self {
         // SAFETY: `Object` is a transparent `klp_object`, alive as long as
         // its module (the caller's contract).
         let object = unsafe { &*obj.cast::<Object>() };
         // SAFETY: the core sets `mod` for a loaded object before a callback.
         let module = unsafe { (*obj).mod_ };
         Target {
+            patch,
             object,
             // SAFETY: null, or the object's module, alive during the call.
             module: (!module.is_null()).then(|| unsafe { LoadedModule::from_raw(module) }),
@@ -339,19 +495,19 @@ impl<'a> Target<'a> {
 #[vtable]
 pub trait Callbacks {
     /// Before the object is patched.
-    fn pre_patch(_target: &Target<'_>) -> Result {
+    fn pre_patch(_target: &mut Target<'_>) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
     /// After the object is patched and the transition completed.
-    fn post_patch(_target: &Target<'_>) {
+    fn post_patch(_target: &mut Target<'_>) {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
     /// Before the object is unpatched.
-    fn pre_unpatch(_target: &Target<'_>) {
+    fn pre_unpatch(_target: &mut Target<'_>) {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
     /// After the object is unpatched and the transition completed.
-    fn post_unpatch(_target: &Target<'_>) {
+    fn post_unpatch(_target: &mut Target<'_>) {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
@@ -363,57 +519,94 @@ pub const fn no_callbacks() -> bindings::klp_callbacks {
     unsafe { core::mem::zeroed() }
 }
 
-/// The `klp_callbacks` of `C`, with only the callbacks it implements.
+/// The [`Patch`] static a [`klp_patch!`](crate::klp_patch) declares, for
+/// the callbacks of its objects to find it.
 #[doc(hidden)]
-pub const fn callbacks<C: Callbacks>() -> bindings::klp_callbacks {
+pub trait PatchStatic {
+    /// The static.
+    fn patch() -> &'static Patch;
+}
+
+/// The `klp_callbacks` of `C`, with only the callbacks it implements, for an
+/// object of `P`'s patch.
+#[doc(hidden)]
+pub const fn callbacks<C: Callbacks, P: PatchStatic>() -> bindings::klp_callbacks {
     // SAFETY: all-zero is "no callbacks".
     let mut cb: bindings::klp_callbacks = unsafe { core::mem::zeroed() };
     if C::HAS_PRE_PATCH {
-        cb.pre_patch = Some(pre_patch::<C>);
+        cb.pre_patch = Some(pre_patch::<C, P>);
     }
     if C::HAS_POST_PATCH {
-        cb.post_patch = Some(post_patch::<C>);
+        cb.post_patch = Some(post_patch::<C, P>);
     }
     if C::HAS_PRE_UNPATCH {
-        cb.pre_unpatch = Some(pre_unpatch::<C>);
+        cb.pre_unpatch = Some(pre_unpatch::<C, P>);
     }
     if C::HAS_POST_UNPATCH {
-        cb.post_unpatch = Some(post_unpatch::<C>);
+        cb.post_unpatch = Some(post_unpatch::<C, P>);
     }
     cb
 }
 
 /// # Safety
 ///
-/// Called by the core with an object of a patch, as `klp_callbacks` are.
-unsafe extern "C" fn pre_patch<C: Callbacks>(obj: *mut bindings::klp_object) -> c_int {
+/// Called by the core with an object of `P`'s patch, as `klp_callbacks` are.
+unsafe extern "C" fn pre_patch<C: Callbacks, P: PatchStatic>(
+    obj: *mut bindings::klp_object,
+) -> c_int {
     // SAFETY: the core calls a callback with the object it belongs to.
-    let target = unsafe { Target::from_raw(obj) };
-    from_result(|| C::pre_patch(&target).map(|()| 0))
+    let mut target = unsafe { Target::from_raw(P::patch(), obj) };
+    from_result(|| C::pre_patch(&mut target).map(|()| 0))
 }
 
 /// # Safety
 ///
-/// Called by the core with an object of a patch, as `klp_callbacks` are.
-unsafe extern "C" fn post_patch<C: Callbacks>(obj: *mut bindings::klp_object) {
+/// Called by the core with an object of `P`'s patch, as `klp_callbacks` are.
+unsafe extern "C" fn post_patch<C: Callbacks, P: PatchStatic>(obj: *mut bindings::klp_object) {
     // SAFETY: as in `pre_patch`.
-    C::post_patch(&unsafe { Target::from_raw(obj) });
+    C::post_patch(&mut unsafe { Target::from_raw(P::patch(), obj) });
 }
 
 /// # Safety
 ///
-/// Called by the core with an object of a patch, as `klp_callbacks` are.
-unsafe extern "C" fn pre_unpatch<C: Callbacks>(obj: *mut bindings::klp_object) {
+/// Called by the core with an object of `P`'s patch, as `klp_callbacks` are.
+unsafe extern "C" fn pre_unpatch<C: Callbacks, P: PatchStatic>(obj: *mut bindings::klp_object) {
     // SAFETY: as in `pre_patch`.
-    C::pre_unpatch(&unsafe { Target::from_raw(obj) });
+    C::pre_unpatch(&mut unsafe { Target::from_raw(P::patch(), obj) });
 }
 
 /// # Safety
 ///
-/// Called by the core with an object of a patch, as `klp_callbacks` are.
-unsafe extern "C" fn post_unpatch<C: Callbacks>(obj: *mut bindings::klp_object) {
+/// Called by the core with an object of `P`'s patch, as `klp_callbacks` are.
+unsafe extern "C" fn post_unpatch<C: Callbacks, P: PatchStatic>(obj: *mut bindings::klp_object) {
     // SAFETY: as in `pre_patch`.
-    C::post_unpatch(&unsafe { Target::from_raw(obj) });
+    C::post_unpatch(&mut unsafe { Target::from_raw(P::patch(), obj) });
+}
+
+/// A livepatch module: a `module!` type that implements this instead of
+/// [`Module`](crate::Module) gets an init that runs [`LivepatchModule::init`]
+/// and then enables [`LivepatchModule::patch`] as its last step, which is
+/// what makes enabling safe here (see [`Patch::enable`]).
+pub trait LivepatchModule: Sized + Sync + Send {
+    /// The module's patch, declared in the module with
+    /// [`klp_patch!`](crate::klp_patch).
+    fn patch() -> &'static Patch;
+
+    /// What the module sets up before its patch is enabled. If enabling
+    /// fails, the value is dropped and the module's load fails.
+    fn init(module: &'static ThisModule) -> Result<Self>;
+}
+
+impl<M: LivepatchModule> crate::Module for M {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let this = <M as LivepatchModule>::init(module)?;
+        // SAFETY: the last fallible step of the module's init, which returns
+        // `Ok` right after; the patch is a static of the module (`klp_patch!`
+        // makes it in the module that invokes it, and `Patch::new` is not
+        // for anyone else).
+        unsafe { M::patch().enable(module) }?;
+        Ok(this)
+    }
 }
 
 /// Declares a livepatch as a static [`Patch`], with its objects, functions
@@ -474,6 +667,13 @@ macro_rules! klp_patch {
 
         $(#[$meta])*
         $vis static $name: $crate::livepatch::Patch = {
+            // What the objects' callbacks find the patch by.
+            struct __KlpPatchStatic;
+            impl $crate::livepatch::PatchStatic for __KlpPatchStatic {
+                fn patch() -> &'static $crate::livepatch::Patch {
+                    &$name
+                }
+            }
             static OBJECTS: $crate::livepatch::ObjectList<{ 0 $(+ $crate::__klp_one!($kind))+ }> =
                 $crate::livepatch::ObjectList::new([ $(
                     // SAFETY: the function list is the static just above,
@@ -534,7 +734,7 @@ macro_rules! __klp_callbacks {
         $crate::livepatch::no_callbacks()
     };
     ($callbacks:ty) => {
-        $crate::livepatch::callbacks::<$callbacks>()
+        $crate::livepatch::callbacks::<$callbacks, __KlpPatchStatic>()
     };
 }
 
@@ -616,7 +816,13 @@ mod tests {
     );
     static OBJECTS: ObjectList<1> = ObjectList::new([
         // SAFETY: `FUNCS` belongs to this object alone.
-        unsafe { Object::new(Some(c"a_module"), &FUNCS, callbacks::<OnlyPostPatch>()) },
+        unsafe {
+            Object::new(
+                Some(c"a_module"),
+                &FUNCS,
+                callbacks::<OnlyPostPatch, ThisPatch>(),
+            )
+        },
     ]);
     static STATES: StateList<1> = StateList::new([State::new(7, 3)]);
     // SAFETY: `OBJECTS` and `STATES` belong to this patch alone.
@@ -624,9 +830,17 @@ mod tests {
 
     struct OnlyPostPatch;
 
+    struct ThisPatch;
+
+    impl PatchStatic for ThisPatch {
+        fn patch() -> &'static Patch {
+            &PATCH
+        }
+    }
+
     #[vtable]
     impl Callbacks for OnlyPostPatch {
-        fn post_patch(_target: &Target<'_>) {}
+        fn post_patch(_target: &mut Target<'_>) {}
     }
 
     #[test]
@@ -657,6 +871,38 @@ mod tests {
             (STATES.entries()[0].id(), STATES.entries()[0].version()),
             (7, 3)
         );
+    }
+
+    // SAFETY: nothing else uses state 7 (of `STATES`) or 8: these tests
+    // keep a `KBox<u32>` there.
+    const SEVEN: StateData<u32, 7> = unsafe { StateData::new() };
+    // SAFETY: as for `SEVEN`.
+    const EIGHT: StateData<u32, 8> = unsafe { StateData::new() };
+
+    #[test]
+    fn callbacks_find_the_states_of_their_patch() -> Result {
+        // SAFETY: an object of `PATCH`, which is never enabled: no callback
+        // runs meanwhile.
+        let mut target = unsafe { Target::from_raw(&PATCH, OBJECTS.entries()[0].0.get()) };
+        assert!(target.module().is_none());
+        // The patch declares no state 8.
+        assert!(target.state(&EIGHT).is_none());
+        let mut seven = target.state(&SEVEN).expect("the patch declares state 7");
+        assert_eq!(seven.version(), 3);
+        assert!(seven.get().is_none() && seven.take().is_none());
+        assert!(seven.set(KBox::new(41, GFP_KERNEL)?).is_none());
+        *seven.get_mut().expect("just set") += 1;
+        assert_eq!(seven.get(), Some(&42));
+        // What it holds is handed back when it is given another value.
+        let old = seven.set(KBox::new(1, GFP_KERNEL)?);
+        assert_eq!(old.as_deref(), Some(&42));
+        // A later lookup sees the data; taking it leaves the state without.
+        let mut again = target.state(&SEVEN).expect("declared");
+        assert_eq!(again.take().as_deref(), Some(&1));
+        // SAFETY: read back with no callback running (see above).
+        assert!(unsafe { (*STATES.entries()[0].0.get()).data }.is_null());
+        assert!(again.take().is_none());
+        Ok(())
     }
 
     #[test]

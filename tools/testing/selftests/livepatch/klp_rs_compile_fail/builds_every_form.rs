@@ -2,11 +2,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Every form klp_patch! takes, which must build: an original from the
 //! bindings, one with a written signature and a position, a module object
-//! with callbacks, states, replace.
+//! with callbacks, states (one with typed data), replace; enabled from an
+//! init written by hand.
 use kernel::{
     bindings,
     ffi::{c_int, c_long, c_void},
-    livepatch::{Callbacks, Target},
+    livepatch::{Callbacks, StateData, Target},
     prelude::*,
 };
 module! { type: M, name: "builds_every_form", license: "GPL", }
@@ -17,14 +18,24 @@ extern "C" fn cmdline_proc_show_patched(_m: *mut bindings::seq_file, _v: *mut c_
     0
 }
 extern "C" fn work_func_patched(_work: *mut bindings::work_struct) {}
+// SAFETY: only this test uses state 2.
+const COUNTER: StateData<u64, 2> = unsafe { StateData::new() };
 struct Demo;
 #[vtable]
 impl Callbacks for Demo {
-    fn pre_patch(target: &Target<'_>) -> Result {
+    fn pre_patch(target: &mut Target<'_>) -> Result {
         pr_info!("pre_patch {:?}\n", target.object().name());
+        let taken = target.prev_state(&COUNTER).and_then(|mut prev| prev.take());
+        let mut state = target.state(&COUNTER).ok_or(EINVAL)?;
+        state.set(match taken {
+            Some(counter) => counter,
+            None => KBox::new(0, GFP_KERNEL)?,
+        });
+        let version = u64::from(state.version());
+        *state.get_mut().ok_or(EINVAL)? += version;
         Ok(())
     }
-    fn post_unpatch(_target: &Target<'_>) {}
+    fn post_unpatch(_target: &mut Target<'_>) {}
 }
 kernel::klp_patch! {
     static PATCH = {
@@ -50,7 +61,7 @@ kernel::klp_patch! {
                 callbacks: Demo,
             },
         ],
-        states: [ { id: 1, version: 2 }, { id: 2, version: 1 } ],
+        states: [ { id: 1, version: 2 }, { id: COUNTER.id(), version: 1 } ],
         replace: true,
     };
 }

@@ -130,12 +130,17 @@ if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$kunit,* ) ]]; then
 	# upstream's files.
 	mapfile -t cases < <(find "$repo/rust" -name '*.rs' -exec cat {} + 2>/dev/null |
 		cat - <(sed -n 's/^+//p' "$repo"/patches/*.patch) | kunit_cases /dev/stdin)
+	# The doctests of the files this repository adds, by name; the whole
+	# doctest suite (upstream's and those in patched files) as one result.
+	mapfile -t doctests < <(doctest_cases $(find "$repo/rust" -name '*.rs' | sort))
+	cases+=("${doctests[@]}")
 	echo "== guest: $kunit, ${#cases[@]} KUnit cases"
 	klog=$cache/logs/$(date +%Y%m%d-%H%M%S)-kunit.log
 	# loglevel=7: KUnit reports at KERN_INFO.
 	if KLP_LOG=$klog KLP_APPEND="kunit.enable=1 loglevel=7" KLP_BOOT_TIMEOUT=300 \
 		"$here/run-guest.sh" check >/dev/null; then
 		collect_kunit "$klog" "${cases[@]}" >>"$results"
+		collect_kunit_suite "$klog" rust_doctests_kernel >>"$results"
 		# A splat during the suites fails the boot, whatever the cases said.
 		if grep -aqE 'BUG:|WARNING:|Oops|KASAN:|UBSAN:|Call Trace:|possible (circular|recursive) locking|unreferenced object' "$klog"; then
 			echo "FAIL $kunit kernel report during the KUnit suites (console log: $klog)" >>"$results"

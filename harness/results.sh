@@ -66,3 +66,48 @@ collect_kunit() {
 		esac
 	done
 }
+
+# doctest_cases FILE... - the KUnit cases the kernel crate's doctests become
+# (CONFIG_RUST_KERNEL_DOCTESTS) for FILEs under rust/kernel/, one
+# "rust_doctests_kernel.rust_doctest_kernel_<path>_<n>" per code block that
+# rustdoc runs (no info string, or `rust`), numbered in order per file.
+doctest_cases() {
+	local f rel
+	for f in "$@"; do
+		rel=${f#*rust/kernel/}
+		rel=${rel//\//_}
+		rel=${rel//./_}
+		awk -v file="$rel" '
+			/^[[:space:]]*\/\/[\/!] ```/ {
+				info = $0; sub(/.*```/, "", info); gsub(/[[:space:]]/, "", info)
+				if (!open) {
+					open = 1
+					if (info == "" || info == "rust")
+						print "rust_doctests_kernel.rust_doctest_kernel_" file "_" n++
+				} else {
+					open = 0
+				}
+			}
+		' "$f"
+	done
+}
+
+# collect_kunit_suite LOG SUITE - one result for a whole KUnit suite: PASS
+# with its case count if KUnit reported it ok, FAIL naming the failed cases.
+collect_kunit_suite() {
+	local log=$1 suite=$2 summary failed
+	summary=$(tr -d '\r' <"$log" | grep -aoE "# $suite: pass:[0-9]+ fail:[0-9]+ skip:[0-9]+ total:[0-9]+" | tail -n 1)
+	if [[ -z $summary ]]; then
+		echo "FAIL kunit:$suite not run"
+	elif [[ $summary == *" fail:0 "* ]]; then
+		echo "PASS kunit:$suite (${summary#*: })"
+	else
+		failed=$(tr -d '\r' <"$log" | sed -E 's/^\[ *[0-9]+\.[0-9]+\] //' | awk -v suite="$suite" '
+			$0 ~ "# Subtest: " suite "$" { in_suite = 1; next }
+			in_suite && /^(not )?ok [0-9]+ / { in_suite = 0 }
+			in_suite && match($0, /not ok [0-9]+ [a-z0-9_]+/) {
+				split(substr($0, RSTART, RLENGTH), w, " "); printf "%s ", w[4]
+			}')
+		echo "FAIL kunit:$suite (${summary#*: }; failed: $failed)"
+	fi
+}

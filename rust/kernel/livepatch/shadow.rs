@@ -38,6 +38,30 @@ struct Cell<T> {
 
 /// The shadow variables with id `ID`, all of type `T`.
 ///
+/// ```
+/// use kernel::{livepatch::Shadow, prelude::*, sync::atomic::{Atomic, Relaxed}};
+///
+/// /// What the patched code cannot add a field to.
+/// struct Connection {
+///     _port: u16,
+/// }
+///
+/// // SAFETY: only this example uses id 0x5253_d0c7, always with this type,
+/// // which needs no drop.
+/// static RETRIES: Shadow<Atomic<u32>, 0x5253_d0c7> = unsafe { Shadow::new() };
+///
+/// let conn = Connection { _port: 22 };
+/// assert!(RETRIES.get(&conn).is_none());
+/// RETRIES.attach(&conn, GFP_KERNEL, Atomic::new(1))?;
+/// assert_eq!(RETRIES.attach(&conn, GFP_KERNEL, Atomic::new(5)).err(), Some(EEXIST));
+/// RETRIES.get_or_insert_with(&conn, GFP_KERNEL, || Atomic::new(0))?.add(1, Relaxed);
+/// assert_eq!(RETRIES.get(&conn).map(|n| n.load(Relaxed)), Some(2));
+/// // The object goes: its variable goes with it.
+/// RETRIES.detach(&conn);
+/// assert!(RETRIES.get(&conn).is_none());
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// Every shadow variable with id `ID`, on any object, is one this type

@@ -69,26 +69,39 @@ collect_kunit() {
 
 # doctest_cases FILE... - the KUnit cases the kernel crate's doctests become
 # (CONFIG_RUST_KERNEL_DOCTESTS) for FILEs under rust/kernel/, one
-# "rust_doctests_kernel.rust_doctest_kernel_<path>_<n>" per code block that
-# rustdoc runs (no info string, or `rust`), numbered in order per file.
+# "rust_doctests_kernel.rust_doctest_kernel_<path>_<n>" per code block
+# rustdoc builds as a test: a `///` or `//!` fence whose attributes name no
+# other language and none of ignore, compile_fail, text. (The generator
+# numbers a file's cases 0.. in the order of their names, which sort line
+# numbers as text; only the count matters here.)
 doctest_cases() {
-	local f rel
+	local f rel count i
 	for f in "$@"; do
+		[[ $f == */rust/kernel/* || $f == rust/kernel/* ]] || continue
 		rel=${f#*rust/kernel/}
 		rel=${rel//\//_}
 		rel=${rel//./_}
-		awk -v file="$rel" '
-			/^[[:space:]]*\/\/[\/!] ```/ {
-				info = $0; sub(/.*```/, "", info); gsub(/[[:space:]]/, "", info)
-				if (!open) {
-					open = 1
-					if (info == "" || info == "rust")
-						print "rust_doctests_kernel.rust_doctest_kernel_" file "_" n++
-				} else {
-					open = 0
+		count=$(awk '
+			/^[[:space:]]*\/\/[\/!][[:space:]]*```/ {
+				if (open) { open = 0; next }
+				open = 1
+				info = $0; sub(/.*```/, "", info)
+				n = split(info, attr, /[[:space:],]+/)
+				test = 1
+				for (i = 1; i <= n; i++) {
+					a = attr[i]
+					if (a == "") continue
+					if (a == "ignore" || a ~ /^ignore-/ || a == "compile_fail" || a == "text") test = 0
+					else if (a != "rust" && a != "no_run" && a != "should_panic" &&
+						 a != "test_harness" && a != "standalone_crate" && a !~ /^edition[0-9]+$/) test = 0
 				}
+				tests += test
 			}
-		' "$f"
+			END { print tests + 0 }
+		' "$f")
+		for ((i = 0; i < count; i++)); do
+			echo "rust_doctests_kernel.rust_doctest_kernel_${rel}_$i"
+		done
 	done
 }
 

@@ -148,7 +148,9 @@ impl Object {
     /// # Safety
     ///
     /// `funcs` belongs to this object alone: the core links its entries into
-    /// the object's lists, which two objects cannot share.
+    /// the object's lists, which two objects cannot share. `callbacks` made
+    /// by [`callbacks::<C, P>()`](callbacks) have `P` name the patch this
+    /// object is in (their `Target` looks up that patch's states).
     #[doc(hidden)]
     pub const unsafe fn new<const N: usize>(
         name: Option<&'static CStr>,
@@ -243,12 +245,28 @@ impl<T: Send + 'static, const ID: c_ulong> StateData<T, ID> {
     ///
     /// # Safety
     ///
-    /// Every livepatch (Rust or C, this module or another) that declares a
-    /// state with id `ID` either leaves its `data` NULL or keeps there a
-    /// pointer a `KBox<T>` owns (a `kmalloc`ed `T`, for C), and accesses it
-    /// only from its (un)patch callbacks.
+    /// For every livepatch (Rust or C, in this module or another) that
+    /// declares a state with id `ID`:
+    ///
+    /// - its `data` is NULL or points at a `T` from `kmalloc()` (what a
+    ///   `KBox<T>` holds), `T` having the same layout and drop in every
+    ///   module (a primitive, or a `#[repr(C)]` type defined alike);
+    /// - it reaches the data only from its (un)patch callbacks;
+    /// - if it copies the pointer from the state it takes over instead of
+    ///   taking it ([`StateRef::take`]), as C's `test_klp_state2.c` does, it
+    ///   is a `replace` patch: the patches it replaces never run a callback
+    ///   again, so only one patch that can still use the data has it.
+    ///
+    /// And `T` holds nothing that lives in a module's memory (references to
+    /// its statics, pointers to its functions, its trait objects): a later
+    /// patch takes the data over and its module may outlive the one that
+    /// made it.
     pub const unsafe fn new() -> Self {
         assert!(ID != 0, "a klp_state id must not be 0: 0 ends the list");
+        assert!(
+            core::mem::size_of::<T>() > 0,
+            "klp_state data must not be zero-sized: C would kfree() a pointer kmalloc() never gave"
+        );
         StateData(PhantomData)
     }
 
@@ -395,11 +413,32 @@ impl Patch {
     /// which lives in the module's memory, until it is disabled; the loader
     /// frees a module whose init failed, whatever references it has.)
     pub unsafe fn enable(&'static self, module: &'static ThisModule) -> Result {
+        let claim = self.claim()?;
+        // SAFETY: the caller's contract.
+        unsafe { self.enable_claimed(claim, module) }
+    }
+
+    /// The one right to enable the patch; `EBUSY` for every caller after
+    /// the first.
+    fn claim(&self) -> Result<EnableClaim> {
         if self.enabling.xchg(true, Relaxed) {
             return Err(EBUSY);
         }
-        // SAFETY: the flag admits one caller, and the core has not seen the
-        // patch yet: nothing else accesses it.
+        Ok(EnableClaim(()))
+    }
+
+    /// [`Patch::enable`] with the right to it taken already.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Patch::enable`]; `_claim` is this patch's.
+    unsafe fn enable_claimed(
+        &'static self,
+        _claim: EnableClaim,
+        module: &'static ThisModule,
+    ) -> Result {
+        // SAFETY: the claim is had once (`claim`), and the core has not seen
+        // the patch yet: nothing else accesses it.
         unsafe { (*self.patch.get()).mod_ = module.as_ptr() };
         // SAFETY: a complete patch: its lists end in zero entries (the list
         // types), its names are static strings and every replacement has its
@@ -407,6 +446,9 @@ impl Patch {
         to_result(unsafe { bindings::klp_enable_patch(self.patch.get()) })
     }
 }
+
+/// What [`Patch::claim`] gives its one successful caller.
+struct EnableClaim(());
 
 /// The object a callback is called for, with its module while it runs, and
 /// the patch's states. There is one for each callback call, and the core
@@ -443,23 +485,32 @@ impl<'a> Target<'a> {
         Some(unsafe { StateRef::new(state) })
     }
 
-    /// The state with id `ID` of the patches enabled before this one, the
-    /// one a cumulative patch takes over (`klp_get_prev_state()`: of the
-    /// last of them that declares it).
+    /// The state with id `ID` that this patch takes over
+    /// (`klp_get_prev_state()`): that of the last patch before it on the
+    /// core's list that declares one. `None` if there is none, and always
+    /// for a module object's callbacks (see below).
     ///
-    /// Only callbacks of a patch in transition (being enabled or disabled)
-    /// may ask; for a module loaded while no patch is in transition the core
-    /// warns once and the answer is `None`, as in C.
+    /// The core answers for the patch in transition, and asked while none is
+    /// it warns. A vmlinux object's callbacks run only in the transitions of
+    /// its own patch (enabling, disabling, reversing), but a module object's
+    /// also run when the module comes or goes, outside of them, and the
+    /// callback cannot tell which: so only the former ask, and a patch hands
+    /// its states over in its vmlinux object's callbacks (an object with
+    /// callbacks and no functions will do).
     pub fn prev_state<T: Send + 'static, const ID: c_ulong>(
         &mut self,
         _data: &StateData<T, ID>,
     ) -> Option<StateRef<'_, T>> {
-        // SAFETY: callbacks run with `klp_mutex` held, as the function
-        // requires; it only reads the list of patches.
+        if self.object.name().is_some() {
+            return None;
+        }
+        // SAFETY: a vmlinux object's callback, run by the core with
+        // `klp_mutex` held while its patch is the one in transition, which is
+        // what the function asks; it only reads the list of patches.
         let state = unsafe { bindings::klp_get_prev_state(ID) };
-        // SAFETY: NULL, or a state of an enabled patch, which stays at least
-        // as long as this callback runs (the core frees replaced patches
-        // after the transition, with the callbacks done). `State` is a
+        // SAFETY: NULL, or a state of a patch on the core's list (enabled, or
+        // replaced by this transition, which frees such patches only after
+        // its callbacks ran), so alive while this callback runs. `State` is a
         // transparent `klp_state`.
         let state = unsafe { state.cast::<State>().as_ref() }?;
         // SAFETY: as in `state`: the same id, so the same data type, and
@@ -586,7 +637,10 @@ unsafe extern "C" fn post_unpatch<C: Callbacks, P: PatchStatic>(obj: *mut bindin
 /// A livepatch module: a `module!` type that implements this instead of
 /// [`Module`](crate::Module) gets an init that runs [`LivepatchModule::init`]
 /// and then enables [`LivepatchModule::patch`] as its last step, which is
-/// what makes enabling safe here (see [`Patch::enable`]).
+/// what makes enabling safe here (see [`Patch::enable`]). The right to
+/// enable is taken before `init` runs, so calling that `Module::init` again
+/// (from `init`, say) fails with `EBUSY` instead of enabling the patch in a
+/// load that may still fail.
 pub trait LivepatchModule: Sized + Sync + Send {
     /// The module's patch, declared in the module with
     /// [`klp_patch!`](crate::klp_patch).
@@ -599,12 +653,17 @@ pub trait LivepatchModule: Sized + Sync + Send {
 
 impl<M: LivepatchModule> crate::Module for M {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let patch = M::patch();
+        // Taken before `M::init` runs, so that this function, which anyone
+        // may call, enables the patch only where nothing can fail after it:
+        // a call from inside `M::init` (which could then fail the load with
+        // the patch enabled) gets `EBUSY`.
+        let claim = patch.claim()?;
         let this = <M as LivepatchModule>::init(module)?;
-        // SAFETY: the last fallible step of the module's init, which returns
-        // `Ok` right after; the patch is a static of the module (`klp_patch!`
-        // makes it in the module that invokes it, and `Patch::new` is not
-        // for anyone else).
-        unsafe { M::patch().enable(module) }?;
+        // SAFETY: the last fallible step: `Ok` follows. The patch is a static
+        // of the module (`klp_patch!` makes it in the module that invokes
+        // it, and `Patch::new` is not for anyone else), and the claim is its.
+        unsafe { patch.enable_claimed(claim, module) }?;
         Ok(this)
     }
 }
@@ -903,6 +962,54 @@ mod tests {
         assert!(unsafe { (*STATES.entries()[0].0.get()).data }.is_null());
         assert!(again.take().is_none());
         Ok(())
+    }
+
+    static NESTED_FUNCS: FuncList<1> = FuncList::new(
+        // SAFETY: never enabled (the core refuses it, see below).
+        unsafe { [Func::new(c"nested", 0, replacement as *const c_void)] },
+    );
+    static NESTED_OBJECTS: ObjectList<1> = ObjectList::new([
+        // SAFETY: `NESTED_FUNCS` belongs to this object alone.
+        unsafe { Object::new(None, &NESTED_FUNCS, no_callbacks()) },
+    ]);
+    static NESTED_STATES: StateList<0> = StateList::new([]);
+    // SAFETY: `NESTED_OBJECTS` and `NESTED_STATES` belong to this patch alone.
+    static NESTED: Patch = unsafe { Patch::new(&NESTED_OBJECTS, &NESTED_STATES, false) };
+    static INNER_ERRNO: crate::sync::atomic::Atomic<i32> = crate::sync::atomic::Atomic::new(0);
+    static NESTED_ONCE: AtomicFlag = AtomicFlag::new(false);
+
+    /// A livepatch module whose init runs the module init it is part of.
+    struct Nested;
+
+    impl LivepatchModule for Nested {
+        fn patch() -> &'static Patch {
+            &NESTED
+        }
+
+        fn init(module: &'static ThisModule) -> Result<Self> {
+            // Once, so that an init that did run `Nested::init` again would
+            // not recurse for ever.
+            if !NESTED_ONCE.xchg(true, Relaxed) {
+                let inner = <Nested as crate::Module>::init(module);
+                INNER_ERRNO.store(inner.err().map_or(0, |err| err.to_errno()), Relaxed);
+            }
+            Ok(Nested)
+        }
+    }
+
+    #[test]
+    fn only_the_outer_module_init_may_enable() {
+        // SAFETY: NULL is the built-in kernel's module; the core refuses to
+        // enable a patch of it (`EINVAL`), so nothing is enabled here.
+        static BUILT_IN: ThisModule = unsafe { ThisModule::from_ptr(core::ptr::null_mut()) };
+        let outer = <Nested as crate::Module>::init(&BUILT_IN);
+        // The inner call could not enable the patch: the outer one had taken
+        // the right to before running `Nested::init`.
+        assert_eq!(INNER_ERRNO.load(Relaxed), EBUSY.to_errno());
+        // The outer one asked the core, which refused the module.
+        assert!(matches!(outer, Err(err) if err == EINVAL));
+        // And the right is gone for good.
+        assert!(matches!(<Nested as crate::Module>::init(&BUILT_IN), Err(err) if err == EBUSY));
     }
 
     #[test]

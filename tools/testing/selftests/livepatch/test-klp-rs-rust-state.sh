@@ -38,6 +38,8 @@ function expect_loglevel() {
 MOTORMOUTH=15
 ORIGINAL=$(loglevel)
 [[ $ORIGINAL != "$MOTORMOUTH" ]] || die "the console log level is $MOTORMOUTH already"
+# A test that stops midway leaves no patch and no raised level behind.
+trap 'teardown $MOD_STATE3 $MOD_LIVEPATCH $MOD_STATE1; echo "$ORIGINAL" >/proc/sys/kernel/printk; cleanup' EXIT INT TERM HUP
 
 # Its own lines, in the C modules' words (upstream's test-state.sh).
 function enable_lines() {

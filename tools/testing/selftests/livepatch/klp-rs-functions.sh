@@ -31,6 +31,24 @@ function teardown() {
 	done
 }
 
+# leak_site(symbol, module) - "<lo> <hi>", the addresses of the loaded
+# module's function, for expect_leaks (16 hex digits each)
+function leak_site() {
+	grep "\[$2\]\$" /proc/kallsyms | sort | awk -v sym="$1" '
+		found { print lo, $1; exit }
+		$3 == sym { lo = $1; found = 1 }'
+}
+
+# expect_leaks(symbol, module, site, count) - on a kernel with kmemleak, tell
+# the guest's harness that up to COUNT objects allocated from SYMBOL of
+# MODULE (its SITE from leak_site, taken while it was loaded) are leaked on
+# purpose: reported by this or a later test's scan, they fail neither
+function expect_leaks() {
+	[[ -w /sys/kernel/debug/kmemleak ]] || return 0
+	[[ -n "$3" ]] || die "no address range for $1 of $2"
+	echo "$1 $2 $3 $4" >>/tmp/klp-expected-leaks
+}
+
 # expect_no_stack_dump() - no stack dump or warning since start_test
 function expect_no_stack_dump() {
 	local dump

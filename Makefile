@@ -2,6 +2,7 @@
 #   make run     build, boot under QEMU, show a livepatch at work
 #   make shell   build, boot to an interactive shell in the guest
 #   make check   every test; ends with "N passed, N failed"
+#   make check-debug  the guest tests again on the debug kernel
 #   make bench   benchmarks on the C and the Rust core, side by side
 #   make fuzz    fuzz the livepatch name parsers (FUZZ_SECONDS=60)
 # Knobs: KLP_IMPL=rust|c  KLP_CACHE=dir  TESTS=a.sh,b.sh  KLP_DEBUG=1
@@ -10,7 +11,7 @@ export KLP_IMPL ?= rust
 export KLP_CACHE ?= $(HOME)/.cache/klp-rs
 H := harness
 
-.PHONY: all deps tree kernel run shell check bench fuzz clean
+.PHONY: all deps tree kernel run shell check check-debug bench fuzz clean
 
 all: kernel
 
@@ -31,6 +32,9 @@ shell: kernel
 
 check:
 	@$(H)/check.sh
+
+check-debug:
+	@KLP_DEBUG=1 $(H)/check.sh
 
 bench:
 	@$(H)/bench.sh

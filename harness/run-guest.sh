@@ -17,6 +17,9 @@ cache=${KLP_CACHE:-$HOME/.cache/klp-rs}
 impl=${KLP_IMPL:-rust}
 flavour=$impl
 [[ ${KLP_DEBUG:-0} == 1 ]] && flavour=$impl-debug
+# KASAN's shadow and kmemleak's pool want more than the 1 GiB a plain guest has.
+mem=1G
+[[ ${KLP_DEBUG:-0} == 1 ]] && mem=2G
 fdir=$cache/$flavour
 mode=$1
 shift
@@ -61,7 +64,7 @@ append="console=ttyS0 panic=-1 loglevel=5 klp.mode=$mode"
 # More QEMU options (KLP_QEMU_EXTRA, split on spaces): make bench adds
 # -icount for the micro-benchmarks.
 read -ra qemu_extra <<<"${KLP_QEMU_EXTRA:-}"
-qemu=(qemu-system-x86_64 "${accel[@]}" "${qemu_extra[@]}" -m "${KLP_MEM:-1G}" -smp "${KLP_SMP:-2}"
+qemu=(qemu-system-x86_64 "${accel[@]}" "${qemu_extra[@]}" -m "${KLP_MEM:-$mem}" -smp "${KLP_SMP:-2}"
 	-nographic -no-reboot -kernel "$bzimage" -initrd "$initrd" -append "$append")
 
 case $mode in

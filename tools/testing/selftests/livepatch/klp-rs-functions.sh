@@ -115,3 +115,12 @@ function check_log_with() {
 		die "livepatch kselftest(s) failed"
 	fi
 }
+
+# stress_cycles(default) - how many cycles a stress test runs:
+# klp.stress_cycles=N on the guest's command line (through KLP_APPEND, for a
+# shorter run), else $KLP_STRESS_CYCLES, else default
+function stress_cycles() {
+	local n
+	n=$(sed -n 's/.*klp\.stress_cycles=\([0-9]*\).*/\1/p' /proc/cmdline)
+	echo "${n:-${KLP_STRESS_CYCLES:-$1}}"
+}

@@ -13,10 +13,7 @@
 
 MOD_TARGET=test_klp_rs_stress
 MOD_LIVEPATCH=test_klp_rs_stress_patch
-# (klp.stress_cycles=N on the guest's command line, e.g. through KLP_APPEND,
-# for a shorter run.)
-CYCLES=$(sed -n 's/.*klp\.stress_cycles=\([0-9]*\).*/\1/p' /proc/cmdline)
-CYCLES=${CYCLES:-${KLP_STRESS_CYCLES:-500}}
+CYCLES=$(stress_cycles 500)
 # The time bound: the guest gives a test 900 s, and KASAN's kernel runs the
 # cycles about ten times slower than the plain one's 0.4 s each.
 BUDGET=500

@@ -15,10 +15,9 @@
 
 MOD_TARGET=test_klp_rs_reloc_target
 MOD_LIVEPATCH=test_klp_rs_stress_mod_patch
-CYCLES=$(sed -n 's/.*klp\.stress_cycles=\([0-9]*\).*/\1/p' /proc/cmdline)
-CYCLES=${CYCLES:-${KLP_STRESS_CYCLES:-200}}
+CYCLES=$(stress_cycles 200)
 BUDGET=400
-# KASAN's kernel takes about ten times the plain one's 0.5 s a load.
+# KASAN's kernel takes about four times the plain one's 0.5 s a load.
 MIN_CYCLES=$((CYCLES < 30 ? CYCLES : 30))
 PROBE=/sys/module/$MOD_TARGET/parameters/probe
 CALLBACKS=/sys/module/$MOD_LIVEPATCH/parameters/callbacks
@@ -66,10 +65,9 @@ done
 elapsed=$((SECONDS - begin))
 done_cycles=$((i - 1))
 distinct=$(printf '%s\n' "${addrs[@]}" | sort -u | wc -l)
-applied=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
-	  grep -c "livepatch: applying patch '$MOD_LIVEPATCH' to loading module '$MOD_TARGET'")
-reverted=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }' |
-	   grep -c "livepatch: reverting patch '$MOD_LIVEPATCH' on unloading module '$MOD_TARGET'")
+kernel_log=$(dmesg | awk -v last_dmesg="$LAST_DMESG" 'p; $0 == last_dmesg { p=1 }')
+applied=$(grep -c "livepatch: applying patch '$MOD_LIVEPATCH' to loading module '$MOD_TARGET'" <<<"$kernel_log")
+reverted=$(grep -c "livepatch: reverting patch '$MOD_LIVEPATCH' on unloading module '$MOD_TARGET'" <<<"$kernel_log")
 echo "loads: $done_cycles of $CYCLES in ${elapsed}s; callbacks: $(cat $CALLBACKS); kernel log: $applied applied, $reverted reverted; secret at $distinct distinct addresses in the first ${#addrs[@]} loads"
 ((done_cycles >= MIN_CYCLES)) || die "only $done_cycles loads in ${BUDGET}s"
 ((applied == done_cycles && reverted == done_cycles)) ||

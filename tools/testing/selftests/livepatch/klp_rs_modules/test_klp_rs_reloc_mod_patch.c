@@ -13,24 +13,7 @@
 #include <linux/livepatch.h>
 #include <linux/module.h>
 
-#include "test_klp_rs_reloc.h"
-
-#define TARGET ".klp.sym.test_klp_rs_reloc_target."
-
-extern int klp_target_secret
-	KLP_RS_SYM(TARGET "test_klp_rs_reloc_target_secret,0");
-extern int klp_target_mix(int x)
-	KLP_RS_SYM(TARGET "test_klp_rs_reloc_target_mix,0");
-
-static int livepatch_target_show(char *buf)
-{
-	/* Left unconverted, the weak symbols would be 0: never call that. */
-	if (!&klp_target_secret || !klp_target_mix)
-		return scnprintf(buf, PAGE_SIZE, "unresolved\n");
-	return scnprintf(buf, PAGE_SIZE, "patched secret=%d mix=%d addr=%px\n",
-			 READ_ONCE(klp_target_secret), klp_target_mix(7),
-			 &klp_target_secret);
-}
+#include "test_klp_rs_reloc_target_show.h"
 
 static struct klp_func funcs[] = {
 	{

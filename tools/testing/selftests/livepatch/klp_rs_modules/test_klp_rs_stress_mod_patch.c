@@ -20,28 +20,12 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
-#include "test_klp_rs_reloc.h"
-
-#define TARGET ".klp.sym.test_klp_rs_reloc_target."
-
-extern int klp_target_secret
-	KLP_RS_SYM(TARGET "test_klp_rs_reloc_target_secret,0");
-extern int klp_target_mix(int x)
-	KLP_RS_SYM(TARGET "test_klp_rs_reloc_target_mix,0");
+#include "test_klp_rs_reloc_target_show.h"
 
 /* The core runs an object's callbacks one at a time, under its mutex. */
 static unsigned int pre_patch_calls, post_patch_calls;
 static unsigned int pre_unpatch_calls, post_unpatch_calls;
 static bool unbalanced;
-
-static int livepatch_target_show(char *buf)
-{
-	if (!&klp_target_secret || !klp_target_mix)
-		return scnprintf(buf, PAGE_SIZE, "unresolved\n");
-	return scnprintf(buf, PAGE_SIZE, "patched secret=%d mix=%d addr=%px\n",
-			 READ_ONCE(klp_target_secret), klp_target_mix(7),
-			 &klp_target_secret);
-}
 
 /* Each callback expects the counts its predecessors in the cycle left. */
 static int pre_patch(struct klp_object *obj)

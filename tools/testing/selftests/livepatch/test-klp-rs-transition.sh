@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # klp-rs: the consistency model with a task held inside a to-be-patched
 # function: a blocked patching transition, its reversal, forcing it, and the
-# patch_state a forked child inherits while one is pending.
+# patch_state a forked child inherits while one is pending. After each
+# transition no thread may keep TIF_PATCH_PENDING (the target's "flagged").
 #
 # test_klp_rs_busy runs a kthread that, while its "hold" parameter is 1,
 # sleeps inside test_klp_rs_busy_fn(); test_klp_rs_busy_patch replaces that
@@ -62,9 +63,16 @@ function expect_blocked() {
 		expect_value "$LP_DIR/transition" 1
 		expect_value "/proc/$kpid/patch_state" 0
 		expect_value "$PARAMS/inside" Y
+		read_value "$PARAMS/flagged"
+		((value >= 1)) || fail "$PARAMS/flagged is '$value' while the kthread blocks the transition"
 		((${EPOCHREALTIME/./} < end)) || break
 		sleep .1
 	done
+}
+
+# expect_no_flags() - no thread is left with TIF_PATCH_PENDING
+function expect_no_flags() {
+	expect_value "$PARAMS/flagged" 0
 }
 
 # start_blocked() - load both modules with the kthread holding the
@@ -125,6 +133,7 @@ expect_blocked 3
 expect_value "$PARAMS/probe" 2
 release_kthread 1
 wait_value "$LP_DIR/transition" 0 60
+expect_no_flags
 expect_value "/proc/$kpid/patch_state" -1
 expect_value "$PARAMS/probe" 2
 
@@ -157,6 +166,7 @@ start_blocked
 expect_blocked 1
 disable_lp $MOD_LIVEPATCH
 expect_value "$PARAMS/inside" Y
+expect_no_flags
 expect_value "/proc/$kpid/patch_state" -1
 expect_value "$PARAMS/probe" 1
 release_kthread 1
@@ -187,6 +197,8 @@ log "% echo 1 > $LP_DIR/force"
 echo 1 >"$LP_DIR/force" || fail "writing 1 to $LP_DIR/force failed"
 wait_value "$LP_DIR/transition" 0 30
 expect_value "$PARAMS/inside" Y
+# Forcing switched the kthread without its help: its flag must be gone too.
+expect_no_flags
 expect_value "/proc/$kpid/patch_state" -1
 expect_value "$PARAMS/probe" 2
 if echo 1 2>/dev/null >"$LP_DIR/force"; then
@@ -229,6 +241,7 @@ expect_value "$LP_DIR/transition" 1
 
 release_kthread 1
 wait_value "$LP_DIR/transition" 0 60
+expect_no_flags
 expect_value /proc/$$/patch_state -1
 expect_value "/proc/$sleeper/patch_state" -1
 expect_value "/proc/$kpid/patch_state" -1

@@ -12,6 +12,9 @@
  *   pid     (ro) the kthread's pid
  *   probe   (ro) reading calls test_klp_rs_busy_fn(false) in the reader's
  *                context and shows its result: 1 original, 2 patched
+ *   flagged (ro) how many threads have TIF_PATCH_PENDING set now: once no
+ *                transition is in progress, any is a stale flag (idle
+ *                tasks, which a module cannot reach, are not counted)
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -20,7 +23,9 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/pid.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/wait.h>
 
 static DECLARE_WAIT_QUEUE_HEAD(busy_wq);
@@ -89,6 +94,25 @@ static const struct kernel_param_ops probe_ops = {
 	.get = probe_get,
 };
 module_param_cb(probe, &probe_ops, NULL, 0444);
+
+static int flagged_get(char *buf, const struct kernel_param *kp)
+{
+	struct task_struct *g, *t;
+	unsigned long n = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		if (test_tsk_thread_flag(t, TIF_PATCH_PENDING))
+			n++;
+	rcu_read_unlock();
+	return scnprintf(buf, PAGE_SIZE, "%lu\n", n);
+}
+
+static const struct kernel_param_ops flagged_ops = {
+	.set = probe_set,
+	.get = flagged_get,
+};
+module_param_cb(flagged, &flagged_ops, NULL, 0444);
 
 static int busy_thread(void *unused)
 {

@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0
+/* klp-rs stress: cumulative patch 3 of the ten in test_klp_rs_replace.h. */
+#define REPLACE_NR 3
+#include "test_klp_rs_replace.h"
+
+MODULE_DESCRIPTION("klp-rs selftest: cumulative stress patch 3, handing its state over");

@@ -138,5 +138,15 @@ if [[ ! -x $ext/test_klp-call_getpid || $getpid_src -nt $ext/test_klp-call_getpi
 	gcc -O2 -static -o "$ext/test_klp-call_getpid" "$getpid_src"
 fi
 
+# Fault-injection helper of test-klp-rs-fault-injection.sh, static too.
+failnth_src=$repo/tools/testing/selftests/livepatch/klp_rs_failnth.c
+if [[ ! -x $ext/klp_rs_failnth || $failnth_src -nt $ext/klp_rs_failnth ]]; then
+	gcc -O2 -Wall -static -o "$ext/klp_rs_failnth" "$failnth_src"
+fi
+# The livepatch core's functions (either core's), whose addresses the same
+# test reads from kallsyms to fail only allocations the core asks for.
+"llvm-nm-$KLP_LLVM_VERSION" --defined-only "$out/kernel/livepatch/built-in.a" |
+	awk '$2 ~ /^[tT]$/ { print $3 }' | sort -u >"$ext/klp-core-functions"
+
 echo "$srctree" >"$cache/$flavour/srctree"
 echo "build: done: $out/arch/x86/boot/bzImage" >&2

@@ -106,6 +106,8 @@ else
 		# Rust livepatch modules need klp-rs's kernel crate API, which the
 		# pristine tree of the C core does not have.
 		[[ $impl == c && $t == */test-klp-rs-rust-* ]] && continue
+		# Fault injection needs the debug kernel's FAULT_INJECTION.
+		[[ $debug != 1 && $t == */test-klp-rs-fault-injection.sh ]] && continue
 		[[ -f $t ]] && tests+=("$(basename "$t")")
 	done
 fi

@@ -116,6 +116,18 @@ function check_log_with() {
 	fi
 }
 
+# wait_for(seconds, command...) - until the command succeeds, polling often
+# (a stress test's cycle should not cost more than it takes); fails after
+# that many seconds
+function wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.01
+	done
+}
+
 # stress_cycles(default) - how many cycles a stress test runs:
 # klp.stress_cycles=N on the guest's command line (through KLP_APPEND, for a
 # shorter run), else $KLP_STRESS_CYCLES, else default

@@ -27,17 +27,6 @@ done
 setup_config
 trap 'teardown $MOD_LIVEPATCH; [[ -e $PARAMS/stop ]] && echo 1 >$PARAMS/stop; teardown $MOD_TARGET; cleanup' EXIT INT TERM HUP
 
-# wait_for(seconds, command...) - until the command succeeds, polling often:
-# a cycle should not cost more than it takes
-function wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.01
-	done
-}
-
 function transition_done() {
 	[[ "$(cat "$SYSFS_KLP_DIR/$MOD_LIVEPATCH/transition" 2>/dev/null)" == 0 ]]
 }

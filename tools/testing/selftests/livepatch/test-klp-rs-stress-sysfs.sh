@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # klp-rs stress: one patch's sysfs files written at once from four sides.
-# For 60 s (or until the patch module was loaded klp.stress_cycles times,
-# default 100), four writers pick at random: 0 or 1 to enabled, 1 to force,
+# For 60 s (150 s on the debug kernel; or until the patch module was
+# loaded klp.stress_cycles times, default 100), four writers pick at random: 0 or 1 to enabled, 1 to force,
 # 1 to signal of test_klp_rs_hammer_patch, which replaces
 # test_klp_rs_busy_fn(). Meanwhile a reader walks every /proc/*/patch_state
 # (each must read -1, 0 or 1), a cycler removes the patch module and loads
@@ -34,6 +34,9 @@ LP_DIR=$SYSFS_KLP_DIR/$MOD_LIVEPATCH
 # loads. Time, not a count, bounds the slow debug kernel's run too.
 CYCLES=$(stress_cycles 100)
 BUDGET=60
+# The debug kernel (kmemleak's file tells it) forks about ten times slower:
+# give it the time to write each file a few times.
+[[ -e /sys/kernel/debug/kmemleak ]] && BUDGET=150
 MIN_LOADS=$((CYCLES < 2 ? CYCLES : 2))
 WRITERS=4
 

@@ -113,7 +113,11 @@ else
 fi
 if ((${#tests[@]})); then
 	echo "== guest: ${tests[*]}"
-	KLP_RESULTS=$results "$here/run-guest.sh" check "${tests[@]}"
+	# On the debug kernel the fault-injection test alone takes about 12
+	# minutes; the guest's default per-test limit is 15.
+	test_timeout=${KLP_TEST_TIMEOUT:-}
+	[[ $debug == 1 ]] && test_timeout=${test_timeout:-1800}
+	KLP_RESULTS=$results KLP_TEST_TIMEOUT=$test_timeout "$here/run-guest.sh" check "${tests[@]}"
 fi
 
 # 4. One short boot per init step of the Rust core, failed on purpose

@@ -127,7 +127,7 @@ function snapshot() {
 	shopt -s globstar nullglob
 	for f in $SYSFS_KLP_DIR/**; do
 		snap+="$f"$'\n'
-		if [[ $f == */enabled || $f == */transition ]]; then
+		if [[ $f == */enabled || $f == */transition || $f == */patched || $f == */stack_order ]]; then
 			read -r lines <"$f"
 			snap+="  $lines"$'\n'
 		fi
@@ -198,6 +198,10 @@ function inject() {
 			taken=$((taken + 1))
 			$undo
 		else
+			# A failed allocation is ENOMEM to the caller, unless the
+			# operation's own code words it otherwise (EXPECT_ERR).
+			[[ $out == "injected=1 ret=${EXPECT_ERR:-ENOMEM}" ]] ||
+				die "$name: failing allocation $n gave $out, expected ret=${EXPECT_ERR:-ENOMEM}"
 			errors=$((errors + 1))
 			snapshot
 			after=$snap
@@ -274,7 +278,9 @@ MAY_HIT_NONE=1 inject "disable a patch" patch_loaded undo_disable \
 	write $SYSFS_KLP_DIR/$MOD_PATCH/enabled 0
 # A run whose injection refused the write leaves the patch enabled.
 [[ -e /sys/module/$MOD_PATCH ]] && unload_patch $MOD_PATCH
-inject "klp_shadow_* in a module's init" nothing undo_shadow \
+# The module's init answers EINVAL to whatever did not go as it expects
+# (test_klp_rs_shadow_api.c), a failed allocation included.
+EXPECT_ERR=EINVAL inject "klp_shadow_* in a module's init" nothing undo_shadow \
 	insmod test_modules/$MOD_SHADOW.ko
 
 restore_caps

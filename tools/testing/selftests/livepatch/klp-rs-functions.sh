@@ -57,6 +57,12 @@ function expect_no_stack_dump() {
 	[[ -z "$dump" ]] || fail "the kernel dumped a stack:\n$dump"
 }
 
+# read_value(path) - the first line of path into $value, without a fork
+function read_value() {
+	value=
+	IFS= read -r value 2>/dev/null <"$1" || [[ -n "$value" ]] || value="<unreadable>"
+}
+
 # expect_value(path, value) - path must read value now
 function expect_value() {
 	read_value "$1"

@@ -39,12 +39,6 @@ function stop_sleeper() {
 
 trap 'stop_sleeper; teardown $MOD_LIVEPATCH $MOD_OTHER; cleanup' EXIT INT TERM HUP
 
-# read_value(path) - the first line of path into $value, without a fork
-function read_value() {
-	value=
-	IFS= read -r value 2>/dev/null <"$1" || [[ -n "$value" ]] || value="<unreadable>"
-}
-
 # wait_value(path, value, seconds) - path must come to read value in time
 function wait_value() {
 	local i

@@ -59,12 +59,6 @@ STUCK=
 
 trap 'stop_jobs; [[ -e $PARAMS/hold ]] && echo 0 >$PARAMS/hold; teardown $MOD_LIVEPATCH $MOD_TARGET; rm -rf "$WORK"; cleanup' EXIT INT TERM HUP
 
-# read_value(path) - the first line of path into $value, without a fork
-function read_value() {
-	value=
-	IFS= read -r value 2>/dev/null <"$1" || [[ -n "$value" ]] || value="<unreadable>"
-}
-
 # note(message) - a failure seen by a background job, for the main shell
 # to report (die in a job would only end the job)
 function note() {

@@ -28,12 +28,6 @@ setup_config
 PAYLOAD_DIR=$(mktemp -d)
 trap 'rm -rf "$PAYLOAD_DIR"; teardown $MOD_LIVEPATCH; cleanup' EXIT INT TERM HUP
 
-# read_value(path) - the first line of path into $value, without a fork
-function read_value() {
-	value=
-	IFS= read -r value 2>/dev/null <"$1" || [[ -n "$value" ]] || value="<unreadable>"
-}
-
 # expect_state() - the patch is loaded, enabled and done, as if untouched
 function expect_state() {
 	expect_value "$LP_DIR/enabled" 1

@@ -21,12 +21,6 @@ LP_DIR=$SYSFS_KLP_DIR/$MOD_LIVEPATCH
 
 setup_config
 
-# read_value(path) - the first line of path into $value, without a fork
-function read_value() {
-	value=
-	IFS= read -r value <"$1" 2>/dev/null || [[ -n "$value" ]] || value="<unreadable>"
-}
-
 # wait_value(path, value, seconds) - path must come to read value in time
 function wait_value() {
 	local i

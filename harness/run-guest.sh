@@ -58,11 +58,11 @@ joined=$(IFS=,; echo "${tests[*]}")
 append="console=ttyS0 panic=-1 loglevel=5 klp.mode=$mode"
 [[ -n $joined ]] && append="$append klp.tests=$joined"
 [[ -n ${KLP_TEST_TIMEOUT:-} ]] && append="$append klp.timeout=$KLP_TEST_TIMEOUT"
-# More kernel parameters for this boot (KLP_APPEND); KLP_RESULT_SUFFIX tells
-# its results from another boot's of the same test.
 # Debug kernels log much more (lockdep, fault injection's stack dumps): a
 # ring buffer the tests' and the harness's markers stay in.
 [[ ${KLP_DEBUG:-0} == 1 ]] && append="$append log_buf_len=16M"
+# More kernel parameters for this boot (KLP_APPEND); KLP_RESULT_SUFFIX tells
+# its results from another boot's of the same test.
 [[ -n ${KLP_APPEND:-} ]] && append="$append $KLP_APPEND"
 # More QEMU options (KLP_QEMU_EXTRA, split on spaces): make bench adds
 # -icount for the micro-benchmarks.

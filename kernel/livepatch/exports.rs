@@ -100,6 +100,21 @@ pub(crate) unsafe extern "C" fn klp_copy_process(child: *mut bindings::task_stru
     transition::copy_process(unsafe { Task::from_raw(child) });
 }
 
+/// Stops counting `task` among the pending tasks: it leaves the task list.
+///
+/// # Safety
+///
+/// `task` is NULL, or a task being released or whose fork failed after
+/// [`klp_copy_process`], under `tasklist_lock` held for writing.
+#[export]
+pub(crate) unsafe extern "C" fn klp_release_task(task: *mut bindings::task_struct) {
+    if task.is_null() {
+        return;
+    }
+    // SAFETY: alive (our contract).
+    transition::release_task(unsafe { Task::from_raw(task) });
+}
+
 /// The scheduler's switch point for tasks sleeping in `schedule()`.
 ///
 /// # Safety

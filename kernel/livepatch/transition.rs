@@ -11,9 +11,9 @@
 //!
 //! Unlike upstream, completion does not wait for a one-second retry: a
 //! count of pending tasks is kept, and the switch that brings it to zero
-//! queues the completing pass at once. The periodic pass stays as the
-//! fallback for tasks stuck on a patched function (and for tasks that exit
-//! while pending, which leave the count high).
+//! queues the completing pass at once, as does a pending task leaving the
+//! task list (`klp_release_task()`, a klp-rs hook in `release_task()`). The
+//! periodic pass stays for tasks stuck on a patched function.
 
 use core::sync::atomic::{
     fence, AtomicBool, AtomicI32, AtomicIsize, AtomicU32, Ordering::AcqRel, Ordering::Relaxed,
@@ -93,13 +93,14 @@ static RETRY_GENERATION: AtomicU32 = AtomicU32::new(0);
 
 /// Tasks with `TIF_PATCH_PENDING`, plus one while [`BIAS`] is held.
 ///
-/// Every clearing of the flag that comes with a switch decrements it (the
-/// test-and-clear tells exactly one clearer), forks of a pending task
-/// increment it. The switch that takes it to zero completes the transition
-/// at once. It can end too high (a pending task that exits, a fork that
-/// fails after `klp_copy_process`), which the periodic pass covers; the
-/// completing pass checks every task either way, so a count that were wrong
-/// in the other direction would only cost an extra pass.
+/// Every clearing of the flag that comes with a switch, or with a pending
+/// task leaving the task list, decrements it (the test-and-clear tells
+/// exactly one clearer); forks of a pending task increment it. The
+/// decrement that takes it to zero completes the transition at once. It is
+/// exact: [`complete`] warns unless it is back to zero, and
+/// [`count_switched`] if it would go below. (The completing pass checks
+/// every task either way, so a wrong count would cost a pass or a second,
+/// not correctness.)
 static PENDING: AtomicIsize = AtomicIsize::new(0);
 
 /// The start's own count in [`PENDING`], so that tasks switching while the
@@ -139,7 +140,11 @@ fn sched_try_switch(enable: bool) {
 
 /// Counts one task switched. Returns whether it was the last pending one.
 fn count_switched() -> bool {
-    PENDING.fetch_sub(1, AcqRel) == 1
+    let before = PENDING.fetch_sub(1, AcqRel);
+    // More uncounted than counted: some clearing of the flag was not paired
+    // with its setting.
+    crate::warn_on_once!(before <= 0);
+    before == 1
 }
 
 /// Flags `task` to switch, counting it.
@@ -490,6 +495,13 @@ pub(crate) fn complete(locked: &Locked, patch: &Patch, first: impl FnOnce(i32)) 
         crate::warn_on_once!(task.klp_patch_pending());
         WRITER.set_patch_state(task, IDLE);
     });
+    // No task is flagged, and every switch point that cleared a flag has
+    // returned (`sync_all_cpus()` above), so the count must be back to zero
+    // (or one, for the bias of a transition whose first pass completed it).
+    if BIAS.swap(false, AcqRel) {
+        count_switched();
+    }
+    crate::warn_on_once!(PENDING.load(Relaxed) != 0);
 
     for obj in patch.objects().filter(|obj| obj.is_loaded()) {
         if target == PATCHED {
@@ -647,6 +659,22 @@ pub(crate) fn copy_process(child: &Task) {
         WRITER.test_and_clear_patch_pending(child);
     }
     WRITER.set_patch_state(child, parent.klp_patch_state());
+}
+
+/// Stops counting `task`, which leaves the task list (`klp_release_task()`:
+/// released, or its fork failed after [`copy_process`]); called under
+/// `tasklist_lock` held for writing.
+///
+/// A task that exits while pending never switches, and passes no longer
+/// see it once it is off the list. Its flag can only be this transition's:
+/// the start and the completion walk the list under `tasklist_lock`, the
+/// completion finding every listed task unflagged, so a flag set before the
+/// transition began would have been seen there.
+pub(crate) fn release_task(task: &Task) {
+    if WRITER.test_and_clear_patch_pending(task) && count_switched() {
+        // Arms a timer only: fine with interrupts off.
+        kick();
+    }
 }
 
 /// Switches every task now, whatever it runs (`force`): the administrator

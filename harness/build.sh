@@ -143,6 +143,11 @@ failnth_src=$repo/tools/testing/selftests/livepatch/klp_rs_failnth.c
 if [[ ! -x $ext/klp_rs_failnth || $failnth_src -nt $ext/klp_rs_failnth ]]; then
 	gcc -O2 -Wall -static -o "$ext/klp_rs_failnth" "$failnth_src"
 fi
+# The fork-and-exit helper of test-klp-rs-stress-fork.sh, static too.
+forker_src=$repo/tools/testing/selftests/livepatch/klp_rs_forker.c
+if [[ ! -x $ext/klp_rs_forker || $forker_src -nt $ext/klp_rs_forker ]]; then
+	gcc -O2 -Wall -static -pthread -o "$ext/klp_rs_forker" "$forker_src"
+fi
 # The livepatch core's functions (either core's), whose addresses the same
 # test reads from kallsyms to fail only allocations the core asks for.
 "llvm-nm-$KLP_LLVM_VERSION" --defined-only "$out/kernel/livepatch/built-in.a" |

@@ -134,6 +134,20 @@ function wait_for() {
 	done
 }
 
+# on_debug_kernel() - whether this is the debug kernel (KASAN, lockdep,
+# kmemleak: kmemleak's file tells it), which runs stress tests several times
+# slower
+function on_debug_kernel() {
+	[[ -e /sys/kernel/debug/kmemleak ]]
+}
+
+# stress_budget(plain, debug) - the seconds a stress test may run: the
+# debug kernel's budget bounds a shorter run that still exercises every path
+# under its checkers, and keeps make check-debug inside CI's time
+function stress_budget() {
+	if on_debug_kernel; then echo "$2"; else echo "$1"; fi
+}
+
 # stress_cycles(default) - how many cycles a stress test runs:
 # klp.stress_cycles=N on the guest's command line (through KLP_APPEND, for a
 # shorter run), else $KLP_STRESS_CYCLES, else default

@@ -15,9 +15,20 @@
  *   flagged (ro) how many threads have TIF_PATCH_PENDING set now: once no
  *                transition is in progress, any is a stale flag (idle
  *                tasks, which a module cannot reach, are not counted)
+ *   spawn   (wo) writing N starts N more kthreads that each call
+ *                test_klp_rs_busy_fn(true) once and then exit: while
+ *                hold_spawned is set they sleep in it, and when it is
+ *                cleared they go from there straight to do_exit(), past no
+ *                switch point, so a transition that flagged them sees them
+ *                leave the task list still pending
+ *   hold_spawned (rw) what keeps the spawned kthreads in the function (the
+ *                kthread above stays out of it, and so out of the way)
+ *   spawned (ro) how many of those kthreads are alive
+ *   waiting (ro) how many of those are sleeping in the function now
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/atomic.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
@@ -35,6 +46,9 @@ static bool hold;
 static bool inside;
 static int last;
 static int pid;
+static bool hold_spawned;
+static atomic_t spawned = ATOMIC_INIT(0);
+static atomic_t waiting = ATOMIC_INIT(0);
 
 static int hold_set(const char *val, const struct kernel_param *kp)
 {
@@ -63,7 +77,13 @@ noinline int test_klp_rs_busy_fn(bool wait)
 
 	/* Keep the compiler from folding the constant into the callers. */
 	OPTIMIZER_HIDE_VAR(ret);
-	if (wait) {
+	if (wait && current != busy_task) {
+		/* A spawned kthread: quietly, and counted rather than flagged. */
+		atomic_inc(&waiting);
+		while (READ_ONCE(hold_spawned))
+			msleep(20);
+		atomic_dec(&waiting);
+	} else if (wait) {
 		pr_info("%s: entered, sleeping until released\n", __func__);
 		WRITE_ONCE(inside, true);
 		/*
@@ -113,6 +133,55 @@ static const struct kernel_param_ops flagged_ops = {
 	.get = flagged_get,
 };
 module_param_cb(flagged, &flagged_ops, NULL, 0444);
+
+static int spawned_thread(void *unused)
+{
+	test_klp_rs_busy_fn(true);
+	atomic_dec(&spawned);
+	/* The module reference spawn_set() took keeps this code alive. */
+	module_put_and_kthread_exit(0);
+}
+
+static int spawn_set(const char *val, const struct kernel_param *kp)
+{
+	struct task_struct *t;
+	unsigned int n, i;
+	int ret;
+
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		if (!try_module_get(THIS_MODULE))
+			return -ENODEV;
+		atomic_inc(&spawned);
+		t = kthread_run(spawned_thread, NULL, "test_klp_rs_spawn");
+		if (IS_ERR(t)) {
+			atomic_dec(&spawned);
+			module_put(THIS_MODULE);
+			return PTR_ERR(t);
+		}
+	}
+	return 0;
+}
+
+static const struct kernel_param_ops spawn_ops = {
+	.set = spawn_set,
+};
+module_param_cb(spawn, &spawn_ops, NULL, 0200);
+module_param(hold_spawned, bool, 0644);
+
+static int atomic_get(char *buf, const struct kernel_param *kp)
+{
+	return scnprintf(buf, PAGE_SIZE, "%d\n", atomic_read(kp->arg));
+}
+
+static const struct kernel_param_ops atomic_ops = {
+	.set = probe_set,
+	.get = atomic_get,
+};
+module_param_cb(spawned, &atomic_ops, &spawned, 0444);
+module_param_cb(waiting, &atomic_ops, &waiting, 0444);
 
 static int busy_thread(void *unused)
 {

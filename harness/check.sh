@@ -11,6 +11,9 @@ impl=${KLP_IMPL:-rust}
 # on the kernel (host tests, formatting, layering, compile-fail) ran in make
 # check. Results are named debug:<name>.
 debug=${KLP_DEBUG:-0}
+flavour_suffix=
+[[ $impl != rust ]] && flavour_suffix+=-$impl
+[[ $debug == 1 ]] && flavour_suffix+=-debug
 host=1
 [[ -n ${TESTS:-} || $debug == 1 ]] && host=
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -31,7 +34,9 @@ summary() {
 	echo
 	echo "== results ($impl, $((SECONDS - start))s)"
 	sed 's/^/  /' "$results"
-	echo "$pass passed, $fail failed" | tee "$cache/last-summary"
+	# One file per kernel, so that make check and make check-debug can run
+	# side by side (.ci/run does).
+	echo "$pass passed, $fail failed" | tee "$cache/last-summary${flavour_suffix}"
 	[[ $fail -eq 0 ]]
 }
 

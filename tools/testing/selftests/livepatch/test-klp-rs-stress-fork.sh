@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # klp-rs stress: 10,000 tasks created and ended while patching transitions
 # are held open, in 20 rounds (on the slow debug kernel: 1,000 tasks, in as
-# many of the rounds as fit in 150 s; at least 3).
+# many of the rounds as fit in 100 s; at least 3).
 #
 # Each round, four kthreads that test_klp_rs_busy spawns sleep in
 # test_klp_rs_busy_fn() (its "hold_spawned"), and test_klp_rs_busy_patch is
@@ -36,7 +36,7 @@ SPAWN=4
 # the tasks, in rounds of about 10 s.
 TASKS=10000
 on_debug_kernel && TASKS=1000
-BUDGET=$(stress_budget 300 150)
+BUDGET=$(stress_budget 300 100)
 MIN_ROUNDS=$((ROUNDS < 5 ? ROUNDS : 5))
 on_debug_kernel && MIN_ROUNDS=$((ROUNDS < 3 ? ROUNDS : 3))
 

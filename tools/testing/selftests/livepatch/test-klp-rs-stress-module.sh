@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # klp-rs stress: a livepatch for a module stays enabled while that module is
-# loaded and unloaded 200 times (or as many as fit in 200 s on the slow debug
-# kernel; at least 30). Each load must get the patch with its .klp.rela
+# loaded and unloaded 200 times (or as many as fit in 120 s on the slow debug
+# kernel; at least 20). Each load must get the patch with its .klp.rela
 # relocations written again (the core clears them when the module goes, so
 # only rewritten ones let the patched probe show the secret this load was
 # given, and where this load keeps it), and the
@@ -17,8 +17,8 @@ MOD_TARGET=test_klp_rs_reloc_target
 MOD_LIVEPATCH=test_klp_rs_stress_mod_patch
 CYCLES=$(stress_cycles 200)
 # KASAN's kernel takes about 2.6 s a load, five times the plain one's 0.5 s.
-BUDGET=$(stress_budget 400 200)
-MIN_CYCLES=$((CYCLES < 30 ? CYCLES : 30))
+BUDGET=$(stress_budget 400 120)
+MIN_CYCLES=$((CYCLES < 20 ? CYCLES : 20))
 PROBE=/sys/module/$MOD_TARGET/parameters/probe
 CALLBACKS=/sys/module/$MOD_LIVEPATCH/parameters/callbacks
 

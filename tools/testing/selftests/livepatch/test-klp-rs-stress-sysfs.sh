@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # klp-rs stress: one patch's sysfs files written at once from four sides.
-# For 60 s (150 s on the debug kernel; or until the patch module was
+# For 60 s (100 s on the debug kernel; or until the patch module was
 # loaded klp.stress_cycles times, default 100), four writers pick at random: 0 or 1 to enabled, 1 to force,
 # 1 to signal of test_klp_rs_hammer_patch, which replaces
 # test_klp_rs_busy_fn(). Meanwhile a reader walks every thread's patch_state
@@ -35,7 +35,7 @@ LP_DIR=$SYSFS_KLP_DIR/$MOD_LIVEPATCH
 CYCLES=$(stress_cycles 100)
 # The debug kernel forks about ten times slower: give it the time to write
 # each file a few times.
-BUDGET=$(stress_budget 60 150)
+BUDGET=$(stress_budget 60 100)
 MIN_LOADS=$((CYCLES < 2 ? CYCLES : 2))
 WRITERS=4
 

@@ -148,6 +148,11 @@ forker_src=$repo/tools/testing/selftests/livepatch/klp_rs_forker.c
 if [[ ! -x $ext/klp_rs_forker || $forker_src -nt $ext/klp_rs_forker ]]; then
 	gcc -O2 -Wall -static -pthread -o "$ext/klp_rs_forker" "$forker_src"
 fi
+# klpctl, static (glibc's static libraries: no musl target to install),
+# for the guest's /bin.
+(cd "$repo" && CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
+	cargo build --release --offline --quiet --locked -p klpctl --target x86_64-unknown-linux-gnu)
+cp "${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-gnu/release/klpctl" "$ext/klpctl"
 # The livepatch core's functions (either core's), whose addresses the same
 # test reads from kallsyms to fail only allocations the core asks for.
 "llvm-nm-$KLP_LLVM_VERSION" --defined-only "$out/kernel/livepatch/built-in.a" |

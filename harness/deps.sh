@@ -26,7 +26,16 @@ if ((${#missing[@]})); then
 	echo "deps: installing Debian packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	# Never remove what the machine has: QEMU's other packages (qemu-utils
+	# and the like) already installed move to the version QEMU comes in
+	# with them, and should apt still want to remove anything, it stops
+	# instead (--no-remove).
+	along=()
+	while read -r p; do
+		along+=("$p")
+	done < <(dpkg-query -W -f='${Package} ${Status}\n' 'qemu-*' 2>/dev/null |
+		awk '$NF == "installed" { print $1 }')
+	apt-get install -y -qq --no-install-recommends --no-remove "${missing[@]}" "${along[@]}"
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -34,6 +43,10 @@ if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
 	echo "deps: adding rustup component rust-src"
 	rustup component add rust-src
 fi
+
+# The host workspace's crates (klpctl's), so that the build can stay
+# --offline. Quick when they are already there.
+(cd "$(dirname "$0")/.." && cargo fetch --locked --quiet)
 
 if ! bindgen --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 	echo "deps: installing bindgen-cli $BINDGEN_VERSION"

@@ -72,6 +72,7 @@ for m in livepatch-shadow-mod livepatch-callbacks-mod livepatch-callbacks-busymo
 done
 cp "$ext/test_klp-call_getpid" "$st/"
 cp "$ext/klp_rs_failnth" "$ext/klp_rs_forker" "$ext/klp-core-functions" "$st/"
+cp "$ext/klpctl" "$root/bin/klpctl"
 
 # Kernel modules of the build (samples and the like), found by name.
 mkdir -p "$root/modules"

@@ -117,7 +117,11 @@ impl fmt::Display for Error {
                 "livepatch is not in this kernel (no /sys/kernel/livepatch; CONFIG_LIVEPATCH)"
             ),
             Error::NoSuchPatch(name) => write!(f, "no such patch: '{name}'"),
-            Error::NotPermitted(what) => write!(f, "{what}: permission denied (are you root?)"),
+            Error::NotPermitted(what) => write!(
+                f,
+                "{what}: permission denied (are you root? module loading may also be \
+                 disabled or locked down)"
+            ),
             Error::NotALivepatch(path) => write!(f, "{path} is not a livepatch module"),
             Error::Refused { what, err, hint } => {
                 write!(f, "{what}: the kernel refused: {err}")?;
@@ -268,10 +272,9 @@ pub fn read_patch(roots: &Roots, name: &str) -> Result<Patch, Error> {
     };
     match read() {
         Ok(p) => Ok(p),
-        // Removed while we read it.
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !dir.exists() => {
-            Err(Error::NoSuchPatch(name.to_string()))
-        }
+        // Removed while we read it: ENOENT, or ENODEV from a file opened
+        // just before.
+        Err(_) if !dir.exists() => Err(Error::NoSuchPatch(name.to_string())),
         Err(e) => Err(io_error(&dir, e)),
     }
 }
@@ -361,8 +364,15 @@ pub fn tasks(roots: &Roots) -> Result<Vec<Task>, Error> {
                 continue;
             };
             let dir = t.path();
-            let Ok(state) = read_trimmed(&dir.join("patch_state")) else {
-                continue;
+            let state = match read_trimmed(&dir.join("patch_state")) {
+                Ok(state) => state,
+                // Only the task's owner may read it: without root, the
+                // counts would be silently wrong.
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    return Err(io_error(&dir.join("patch_state"), e));
+                }
+                // Exited while we looked.
+                Err(_) => continue,
             };
             let Ok(patch_state) = state.parse() else {
                 continue;
@@ -445,22 +455,23 @@ pub fn write_attr(roots: &Roots, name: &str, attr: &str, value: &str) -> Result<
         .open(&path)
         .and_then(|mut f| io::Write::write_all(&mut f, value.as_bytes()));
     result.map_err(|err| match err.kind() {
-        io::ErrorKind::NotFound if !dir.exists() => Error::NoSuchPatch(name.to_string()),
+        _ if !dir.exists() => Error::NoSuchPatch(name.to_string()),
         io::ErrorKind::NotFound => Error::Io { what, err },
         io::ErrorKind::PermissionDenied => Error::NotPermitted(what),
         _ => Error::Refused {
-            hint: refusal_hint(attr, value),
+            hint: refusal_hint(attr, value, err.raw_os_error()),
             what,
             err,
         },
     })
 }
 
-fn refusal_hint(attr: &str, value: &str) -> &'static str {
-    match (attr, value) {
-        ("enabled", "1") => "a disabled patch is gone; load its module again",
-        ("enabled", _) => "already disabled, or another patch is in transition",
-        ("force" | "signal", _) => "no transition of this patch is in progress",
+fn refusal_hint(attr: &str, value: &str, errno: Option<i32>) -> &'static str {
+    match (attr, value, errno) {
+        ("enabled", "1", Some(libc::EINVAL)) => "it is enabled already",
+        ("enabled", "0", Some(libc::EINVAL)) => "it is disabled already",
+        ("enabled", _, Some(libc::EBUSY)) => "another patch is in transition",
+        ("force" | "signal", _, Some(libc::EINVAL)) => "no transition of this patch is in progress",
         _ => "",
     }
 }
@@ -470,7 +481,7 @@ fn refusal_hint(attr: &str, value: &str) -> &'static str {
 pub enum Waited {
     /// The transition finished; the patch is there, enabled or not.
     Done,
-    /// The patch is gone (a disabled patch is freed).
+    /// The patch went away while we waited (a disabled patch is freed).
     Gone,
     TimedOut,
 }
@@ -483,7 +494,8 @@ pub struct Tick<'a> {
 }
 
 /// Waits until `name`'s transition ends, looking every `interval` and
-/// telling `tick` the pending tasks.
+/// telling `tick` the pending tasks. [`Error::NoSuchPatch`] if there is no
+/// such patch to begin with.
 pub fn wait_patch(
     roots: &Roots,
     name: &str,
@@ -492,12 +504,15 @@ pub fn wait_patch(
     mut tick: impl FnMut(&Tick<'_>),
 ) -> Result<Waited, Error> {
     let start = Instant::now();
+    let mut seen = false;
     loop {
         let patch = match read_patch(roots, name) {
             Ok(p) => p,
-            Err(Error::NoSuchPatch(_)) => return Ok(Waited::Gone),
+            // Gone since we first saw it: a disabled patch is freed.
+            Err(Error::NoSuchPatch(_)) if seen => return Ok(Waited::Gone),
             Err(e) => return Err(e),
         };
+        seen = true;
         let Some(target) = patch.target() else {
             return Ok(Waited::Done);
         };
@@ -537,20 +552,28 @@ pub fn modinfo(elf: &[u8]) -> Option<ModInfo> {
     let shentsize = usize::try_from(le(elf, 0x3a, 2)?).ok()?;
     let shnum = usize::try_from(le(elf, 0x3c, 2)?).ok()?;
     let shstrndx = usize::try_from(le(elf, 0x3e, 2)?).ok()?;
-    let section = |i: usize| -> Option<(u32, &[u8])> {
-        let h = shoff.checked_add(i.checked_mul(shentsize)?)?;
-        let name = u32::try_from(le(elf, h, 4)?).ok()?;
-        let off = usize::try_from(le(elf, h + 0x18, 8)?).ok()?;
-        let size = usize::try_from(le(elf, h + 0x20, 8)?).ok()?;
-        Some((name, elf.get(off..off.checked_add(size)?)?))
+    if shentsize < 0x28 {
+        return None;
+    }
+    // A section header's start, its name's offset, and its bytes in the file
+    // (sections like .bss have none: only the two that matter are sliced).
+    let header = |i: usize| shoff.checked_add(i.checked_mul(shentsize)?);
+    let name_of = |i: usize| -> Option<usize> { usize::try_from(le(elf, header(i)?, 4)?).ok() };
+    let data_of = |i: usize| -> Option<&[u8]> {
+        let h = header(i)?;
+        let off = usize::try_from(le(elf, h.checked_add(0x18)?, 8)?).ok()?;
+        let size = usize::try_from(le(elf, h.checked_add(0x20)?, 8)?).ok()?;
+        elf.get(off..off.checked_add(size)?)
     };
-    let (_, strtab) = section(shstrndx)?;
+    let strtab = data_of(shstrndx)?;
     for i in 0..shnum {
-        let (name, data) = section(i)?;
-        let name = strtab.get(name as usize..)?;
+        let Some(name) = name_of(i).and_then(|n| strtab.get(n..)) else {
+            continue;
+        };
         if !name.starts_with(b".modinfo\0") {
             continue;
         }
+        let data = data_of(i)?;
         let mut info = ModInfo::default();
         for entry in data.split(|&b| b == 0) {
             let entry = String::from_utf8_lossy(entry);
@@ -611,6 +634,17 @@ pub fn load_module(path: &Path, params: &str) -> Result<(), Error> {
         err,
         hint,
     ))
+}
+
+/// Whether loaded module `name` is a livepatch module (its taint flags
+/// have K).
+pub fn is_livepatch_module(roots: &Roots, name: &str) -> Result<bool, Error> {
+    let path = roots.sys.join("module").join(name).join("taint");
+    match read_trimmed(&path) {
+        Ok(t) => Ok(t.contains('K')),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NoSuchPatch(name.to_string())),
+        Err(e) => Err(io_error(&path, e)),
+    }
 }
 
 /// Unloads module `name` (`delete_module(2)`), retrying for `patience`

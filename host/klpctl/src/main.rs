@@ -15,11 +15,11 @@ Exit codes:
   0  done
   1  failed: an I/O error, or the kernel refused (see the message and dmesg)
   2  bad command line
-  3  no such patch or module
+  3  no such patch (or module to unload)
   4  permission denied (most commands need root)
   5  livepatch is not in this kernel
   6  the file is not a livepatch module
-  7  a transition did not finish in time (load reversed it)";
+  7  a transition did not finish in time (load then reverses it)";
 
 /// Manage livepatches: list them, load and unload them with their
 /// transitions followed, and find the tasks that hold a transition up.
@@ -91,8 +91,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Switch every task now. This may break the consistency model, and a
-    /// forced patch's module can never be removed.
+    /// Switch every pending task now. This may break the consistency model,
+    /// and a patch forced while unpatching keeps its module loaded for good.
     Force {
         name: String,
         /// Yes, force it.
@@ -254,50 +254,81 @@ fn load(
     let name = klpctl::module_name(module, &info);
     let start = Instant::now();
     klpctl::load_module(module, &params.join(" "))?;
-    match follow(roots, &name, timeout)? {
-        Waited::Done => {
+    let gone = |why: &str| {
+        // Loaded, but no patch to follow: take the module out again.
+        let unloaded = klpctl::unload_module(&name, Duration::from_secs(10)).is_ok();
+        Error::Io {
+            what: format!("'{name}'"),
+            err: io::Error::other(format!(
+                "{why}; the module was {}",
+                if unloaded { "unloaded" } else { "left loaded" }
+            )),
+        }
+    };
+    match follow(roots, &name, timeout) {
+        Ok(Waited::Done) => {
             println!(
                 "'{name}': enabled, transition complete in {:.2}s",
                 start.elapsed().as_secs_f64()
             );
             return Ok(());
         }
-        Waited::Gone => {
-            return Err(Error::Io {
-                what: format!("'{name}'"),
-                err: io::Error::other("the patch went away while patching"),
-            })
+        Ok(Waited::Gone) => return Err(gone("the patch went away while patching")),
+        Err(Error::NoSuchPatch(_)) => {
+            return Err(gone("the module loaded, but made no patch of its name"))
         }
-        Waited::TimedOut => {}
+        Err(e) => return Err(e),
+        Ok(Waited::TimedOut) => {}
     }
     // Past the timeout: hurry the stragglers, if this kernel can.
     let mut again = grace;
     match klpctl::write_attr(roots, &name, "signal", "1") {
         Ok(()) => eprintln!("klpctl: '{name}': signalled the pending tasks"),
-        Err(Error::Io { .. }) => again = Duration::ZERO, // no signal file here
+        Err(Error::Io { .. }) => {
+            eprintln!("klpctl: '{name}': this kernel has no signal file; not signalling");
+            again = Duration::ZERO;
+        }
         Err(e) => eprintln!("klpctl: {e}"),
     }
-    if follow(roots, &name, Some(again))? == Waited::Done {
+    if follow(roots, &name, Some(again)).is_ok_and(|w| w == Waited::Done) {
         println!(
             "'{name}': enabled, transition complete in {:.2}s (after signalling)",
             start.elapsed().as_secs_f64()
         );
         return Ok(());
     }
-    let err = timed_out(
-        roots,
-        &name,
-        format!(
-            "'{name}': the patching transition did not finish in {:.1}s; reversed and unloaded",
-            start.elapsed().as_secs_f64()
-        ),
-    );
+    let took = start.elapsed().as_secs_f64();
+    let blockers = timed_out(roots, &name, String::new());
     eprintln!("klpctl: '{name}': reversing the transition");
-    klpctl::write_attr(roots, &name, "enabled", "0")?;
-    follow(roots, &name, None)?;
-    klpctl::unload_module(&name, Duration::from_secs(10))?;
-    Err(err)
+    // Tasks that switched and now sleep in the new code can hold the
+    // reversal up too: bounded, and what is left is said.
+    let reversed = klpctl::write_attr(roots, &name, "enabled", "0")
+        .and_then(|()| follow(roots, &name, Some(REVERSAL_TIMEOUT)));
+    let outcome = match reversed {
+        Ok(Waited::Gone) | Err(Error::NoSuchPatch(_)) => {
+            match klpctl::unload_module(&name, Duration::from_secs(10)) {
+                Ok(()) => "reversed and unloaded".to_string(),
+                Err(e) => format!("reversed, but the module is still loaded: {e}"),
+            }
+        }
+        Ok(Waited::TimedOut) => format!(
+            "the reversal did not finish in {}s either: the patch is still in transition",
+            REVERSAL_TIMEOUT.as_secs()
+        ),
+        Ok(Waited::Done) => "reversed, but the patch is still there".to_string(),
+        Err(e) => format!("reversing failed: {e}"),
+    };
+    let Error::TimedOut { blockers, .. } = blockers else {
+        unreachable!("timed_out() makes a TimedOut")
+    };
+    Err(Error::TimedOut {
+        what: format!("'{name}': the patching transition did not finish in {took:.1}s; {outcome}"),
+        blockers,
+    })
 }
+
+/// How long `load` waits for the reversal of a transition that timed out.
+const REVERSAL_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn unload(roots: &Roots, name: &str, timeout: Option<Duration>) -> Result<(), Error> {
     roots.check()?;
@@ -306,7 +337,11 @@ fn unload(roots: &Roots, name: &str, timeout: Option<Duration>) -> Result<(), Er
             if p.enabled {
                 klpctl::write_attr(roots, name, "enabled", "0")?;
             }
-            if follow(roots, name, timeout)? == Waited::TimedOut {
+            let waited = match follow(roots, name, timeout) {
+                Err(Error::NoSuchPatch(_)) => Waited::Gone,
+                other => other?,
+            };
+            if waited == Waited::TimedOut {
                 return Err(timed_out(
                     roots,
                     name,
@@ -314,8 +349,13 @@ fn unload(roots: &Roots, name: &str, timeout: Option<Duration>) -> Result<(), Er
                 ));
             }
         }
-        // Not a patch (any more): maybe its module is still loaded.
-        Err(Error::NoSuchPatch(_)) => {}
+        // Not a patch (any more): maybe its module is still loaded, but
+        // only a livepatch module is ours to remove.
+        Err(Error::NoSuchPatch(_)) => {
+            if !klpctl::is_livepatch_module(roots, name)? {
+                return Err(Error::NotALivepatch(format!("module {name}")));
+            }
+        }
         Err(e) => return Err(e),
     }
     klpctl::unload_module(name, Duration::from_secs(10))?;
@@ -355,20 +395,39 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Unload { name, timeout } => unload(&roots, &name, secs(timeout)?)?,
         Command::Enable { name } => {
             klpctl::write_attr(&roots, &name, "enabled", "1")?;
-            follow(&roots, &name, None)?;
-            println!("'{name}': enabled");
+            match follow(&roots, &name, None) {
+                Ok(Waited::Done) => println!("'{name}': enabled"),
+                Ok(_) | Err(Error::NoSuchPatch(_)) => {
+                    return Err(Error::Io {
+                        what: format!("'{name}'"),
+                        err: io::Error::other("disabled meanwhile, and gone"),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
         }
         Command::Disable { name, timeout } => {
             klpctl::write_attr(&roots, &name, "enabled", "0")?;
-            match follow(&roots, &name, secs(timeout)?)? {
-                Waited::TimedOut => {
+            match follow(&roots, &name, secs(timeout)?) {
+                Ok(Waited::TimedOut) => {
                     return Err(timed_out(
                         &roots,
                         &name,
                         format!("'{name}': the unpatching transition did not finish"),
                     ))
                 }
-                _ => println!("'{name}': disabled"),
+                // The transition ended with the patch still there: enabled
+                // again meanwhile.
+                Ok(Waited::Done) => {
+                    return Err(Error::Io {
+                        what: format!("'{name}'"),
+                        err: io::Error::other("enabled again before it was disabled"),
+                    })
+                }
+                Ok(Waited::Gone) | Err(Error::NoSuchPatch(_)) => {
+                    println!("'{name}': disabled")
+                }
+                Err(e) => return Err(e),
             }
         }
         Command::Wait { name, timeout } => {

@@ -69,8 +69,8 @@ fn lists_patches_in_stack_order_with_objects_and_functions() {
         1,
         2,
         &[
-            "vmlinux/meminfo_proc_show,0",
-            "test_mod/test_fn,0",
+            "vmlinux/meminfo_proc_show,1",
+            "test_mod/test_fn,1",
             "test_mod/other_fn,2",
         ],
     );
@@ -93,7 +93,7 @@ fn lists_patches_in_stack_order_with_objects_and_functions() {
             },
             Function {
                 name: "test_fn".into(),
-                sympos: 0
+                sympos: 1
             }
         ]
     );
@@ -103,7 +103,7 @@ fn lists_patches_in_stack_order_with_objects_and_functions() {
 #[test]
 fn json_names_every_field() {
     let fake = Fake::new();
-    fake.patch("p", 1, 0, 1, &["vmlinux/f,0"]);
+    fake.patch("p", 1, 0, 1, &["vmlinux/f,1"]);
     let json = serde_json::to_value(list(&fake.roots).unwrap()).unwrap();
     assert_eq!(json[0]["name"], "p");
     assert_eq!(json[0]["enabled"], true);
@@ -111,7 +111,7 @@ fn json_names_every_field() {
     assert_eq!(json[0]["stack_order"], 1);
     assert_eq!(json[0]["objects"][0]["name"], "vmlinux");
     assert_eq!(json[0]["objects"][0]["functions"][0]["name"], "f");
-    assert_eq!(json[0]["objects"][0]["functions"][0]["sympos"], 0);
+    assert_eq!(json[0]["objects"][0]["functions"][0]["sympos"], 1);
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn blocked_lists_holders_with_patched_frames_marked() {
         1,
         1,
         1,
-        &["test_klp_rs_busy/test_klp_rs_busy_fn,0"],
+        &["test_klp_rs_busy/test_klp_rs_busy_fn,1"],
     );
     fake.task(1, "init", 1, "[<0>] do_wait+0x1/0x2\n");
     fake.task(
@@ -220,7 +220,7 @@ fn blocked_when_unpatching_marks_the_patch_module() {
         0,
         1,
         1,
-        &["test_klp_rs_busy/test_klp_rs_busy_fn,0"],
+        &["test_klp_rs_busy/test_klp_rs_busy_fn,1"],
     );
     fake.task(
         7,
@@ -279,14 +279,34 @@ fn wait_times_out_and_sees_a_patch_go() {
     )
     .unwrap();
     assert_eq!(w, Waited::TimedOut);
-    fs::remove_dir_all(fake.roots.patch("p")).unwrap();
-    let w = wait_patch(&fake.roots, "p", None, Duration::ZERO, |_| {}).unwrap();
+    // Removed while waited for: gone; never there: no such patch.
+    let dir = fake.roots.patch("p");
+    let w = wait_patch(&fake.roots, "p", None, Duration::ZERO, |_| {
+        fs::remove_dir_all(&dir).unwrap();
+    })
+    .unwrap();
     assert_eq!(w, Waited::Gone);
+    let err = wait_patch(&fake.roots, "p", None, Duration::ZERO, |_| {}).unwrap_err();
+    assert_eq!(err.exit_code(), exit::NO_SUCH_PATCH);
 }
 
-/// A minimal ELF64 file whose only named section is .modinfo.
+#[test]
+fn only_livepatch_modules_count_as_ours() {
+    let fake = Fake::new();
+    put(&fake.roots.sys.join("module/lp/taint"), "OK\n");
+    put(&fake.roots.sys.join("module/e1000/taint"), "\n");
+    assert!(is_livepatch_module(&fake.roots, "lp").unwrap());
+    assert!(!is_livepatch_module(&fake.roots, "e1000").unwrap());
+    assert!(matches!(
+        is_livepatch_module(&fake.roots, "absent"),
+        Err(Error::NoSuchPatch(_))
+    ));
+}
+
+/// A minimal ELF64 file: a .bss-like section with no bytes in the file
+/// (its offset and size point past the end), .modinfo, .shstrtab.
 fn elf_with_modinfo(modinfo: &[u8]) -> Vec<u8> {
-    let shstrtab = b"\0.modinfo\0.shstrtab\0";
+    let shstrtab = b"\0.modinfo\0.shstrtab\0.bss\0";
     let mut elf = vec![0u8; 64];
     elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
     let modinfo_off = elf.len();
@@ -302,12 +322,13 @@ fn elf_with_modinfo(modinfo: &[u8]) -> Vec<u8> {
         h
     };
     elf.extend(header(0, 0, 0));
+    elf.extend(header(20, 1 << 40, 1 << 20));
     elf.extend(header(1, modinfo_off, modinfo.len()));
     elf.extend(header(10, strtab_off, shstrtab.len()));
     elf[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
     elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
-    elf[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
-    elf[0x3e..0x40].copy_from_slice(&2u16.to_le_bytes());
+    elf[0x3c..0x3e].copy_from_slice(&4u16.to_le_bytes());
+    elf[0x3e..0x40].copy_from_slice(&3u16.to_le_bytes());
     elf
 }
 
@@ -330,6 +351,22 @@ fn reads_modinfo() {
     bad[0x28..0x30].copy_from_slice(&u64::MAX.to_le_bytes());
     assert_eq!(modinfo(&bad), None);
     assert_eq!(modinfo(&elf[..70]), None);
+    // The string table index out of range, a header size too small.
+    let mut bad = elf.clone();
+    bad[0x3e..0x40].copy_from_slice(&9u16.to_le_bytes());
+    assert_eq!(modinfo(&bad), None);
+    let mut bad = elf.clone();
+    bad[0x3a..0x3c].copy_from_slice(&8u16.to_le_bytes());
+    assert_eq!(modinfo(&bad), None);
+}
+
+#[test]
+fn a_section_name_beyond_the_string_table_is_skipped() {
+    let mut elf = elf_with_modinfo(b"livepatch=Y\0name=m\0");
+    let shoff = u64::from_le_bytes(elf[0x28..0x30].try_into().unwrap()) as usize;
+    // The .bss-like header's name offset, far past .shstrtab's end.
+    elf[shoff + 64..shoff + 68].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(modinfo(&elf).unwrap().livepatch);
 }
 
 #[test]

@@ -46,6 +46,7 @@ start_test "klpctl: list, load, disable, unload"
 run 0 list
 expect_out '^no livepatches$'
 run 0 load test_modules/$MOD_LIVEPATCH.ko
+echo "$out"
 expect_out "^'$MOD_LIVEPATCH': enabled, transition complete in [0-9.]+s$"
 [[ "$(cat /proc/cmdline)" == "$MOD_LIVEPATCH: this has been live patched" ]] ||
 	fail "the patch is not in effect after klpctl load"
@@ -55,7 +56,12 @@ expect_out "$MOD_LIVEPATCH .* 1 .* 0 .* 0 .* 1 .* vmlinux .* 1 .* cmdline_proc_s
 run 0 list --json
 expect_out '"name": "test_klp_livepatch"'
 expect_out '"enabled": true'
+expect_out '"transition": false'
 expect_out '"name": "cmdline_proc_show"'
+expect_out '"sympos": 1'
+# Enabling an enabled patch: the kernel's EINVAL, explained.
+run 1 enable $MOD_LIVEPATCH
+expect_out "it is enabled already"
 run 0 disable $MOD_LIVEPATCH
 expect_out "^'$MOD_LIVEPATCH': disabled$"
 [[ ! -e $SYSFS_KLP_DIR/$MOD_LIVEPATCH ]] || fail "the patch is still there after klpctl disable"
@@ -73,11 +79,17 @@ run 3 disable no_such_patch
 expect_out "no such patch: 'no_such_patch'"
 run 3 unload no_such_patch
 run 3 blocked no_such_patch
+run 3 wait no_such_patch
 run 6 load test_modules/$MOD_TARGET.ko
 expect_out "is not a livepatch module"
 [[ ! -e /sys/module/$MOD_TARGET ]] || fail "klpctl loaded a module that is not a livepatch"
 run 1 load /no/such/file.ko
 run 2 force whatever
+# Only a livepatch module is klpctl's to unload.
+load_mod $MOD_TARGET
+run 6 unload $MOD_TARGET
+[[ -e /sys/module/$MOD_TARGET ]] || fail "klpctl unloaded a module that is not a livepatch"
+unload_mod $MOD_TARGET
 expect_out "with --yes"
 run 2 load
 run 5 --sysfs /tmp list
@@ -133,6 +145,8 @@ echo 1 >$PARAMS/hold
 wait_for 10 grep -q Y $PARAMS/inside || fail "the kthread did not enter the function"
 run 7 load test_modules/$MOD_BUSY_PATCH.ko --timeout 2 --grace 1
 echo "$out"
+expect_out "signalled the pending tasks|no signal file"
+expect_out "reversing the transition"
 expect_out "did not finish in [0-9.]+s; reversed and unloaded"
 expect_out "held by $kpid test_klp_rs_busy \(patch_state 0\)"
 expect_out "=> \[<0>\] test_klp_rs_busy_fn"

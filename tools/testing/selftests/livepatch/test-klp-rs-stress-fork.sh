@@ -18,8 +18,13 @@
 # the last one switches; it warns (a stack dump, which fails this test) if
 # that count goes below zero or is not zero when a transition completes.
 # The pending kthreads leaving the task list are what a count that missed
-# them would trip on. Upstream behaviour otherwise: it passes on the C core
-# too.
+# them would trip on: that warning is this test's check of the count (the
+# periodic pass would still complete the transition, a second later; the
+# time from the release to completion is printed, not bounded). The forked
+# tasks are not pending themselves (their parent, the shell, switched in the
+# transition's first pass): they load the task list with tasks coming and
+# going while transitions start, run and complete. Upstream behaviour
+# otherwise: it passes on the C core too.
 
 . $(dirname $0)/functions.sh
 . $(dirname $0)/klp-rs-functions.sh
@@ -96,7 +101,7 @@ start_test "$TASKS tasks forking and exiting during $ROUNDS held patching transi
 
 load_mod $MOD_TARGET
 made=0
-exited_pending=0
+released_pending=0
 took=()
 begin=$SECONDS
 for ((r = 1; r <= ROUNDS && SECONDS - begin < BUDGET; r++)); do
@@ -106,7 +111,8 @@ for ((r = 1; r <= ROUNDS && SECONDS - begin < BUDGET; r++)); do
 	echo 1 >$PARAMS/hold_spawned
 	echo $SPAWN >$PARAMS/spawn || fail "round $r: spawning kthreads failed"
 	wait_for 30 all_waiting || fail "round $r: only $value of $SPAWN spawned kthreads are waiting"
-	pids=$(spawned_pids)
+	pids=($(spawned_pids))
+	((${#pids[@]} == SPAWN)) || fail "round $r: found ${#pids[@]} spawned kthreads, expected $SPAWN"
 	insmod test_modules/$MOD_LIVEPATCH.ko || fail "round $r: insmod failed"
 
 	forks "$share"
@@ -114,19 +120,19 @@ for ((r = 1; r <= ROUNDS && SECONDS - begin < BUDGET; r++)); do
 	# The spawned kthreads held the transition open all along, and were
 	# never switched: they are still on the old function, and pending.
 	expect_value "$LP_DIR/transition" 1
-	for pid in $pids; do
+	for pid in "${pids[@]}"; do
 		read_value "/proc/$pid/patch_state"
 		[[ "$value" == 0 ]] || fail "round $r: spawned kthread $pid's patch_state is '$value' during the transition, expected 0"
 	done
 	released=${EPOCHREALTIME/./}
 	echo 0 >$PARAMS/hold_spawned
 	wait_for 60 no_spawned || fail "round $r: $value spawned kthreads did not exit"
-	exited_pending=$((exited_pending + SPAWN))
+	released_pending=$((released_pending + SPAWN))
 	wait_for 60 transition_done || fail "round $r: the patching transition did not finish after the hold was dropped"
 	took+=($(((${EPOCHREALTIME/./} - released) / 1000)))
 	expect_value "$PARAMS/flagged" 0
 
-	# Unpatching, with tasks coming and going as it runs.
+	# Unpatching, with tasks coming and going around it.
 	$FORKER $((share / 10)) >/tmp/klp-rs-forker.out 2>&1 &
 	forker=$!
 	echo 0 >"$LP_DIR/enabled" || fail "round $r: disabling failed"
@@ -141,11 +147,8 @@ elapsed=$((SECONDS - begin))
 done_rounds=$((r - 1))
 rm -f /tmp/klp-rs-forker.out
 sorted=($(printf '%s\n' "${took[@]}" | sort -n))
-echo "rounds: $done_rounds of $ROUNDS in ${elapsed}s; tasks created and ended: $made; kthreads that exited pending: $exited_pending; completion after the hold was dropped: median ${sorted[${#sorted[@]} / 2]} ms, slowest ${sorted[-1]} ms"
+echo "rounds: $done_rounds of $ROUNDS in ${elapsed}s; tasks created and ended: $made; kthreads released still pending: $released_pending; completion after the hold was dropped: median ${sorted[${#sorted[@]} / 2]} ms, slowest ${sorted[-1]} ms"
 ((done_rounds >= MIN_ROUNDS)) || die "only $done_rounds rounds in ${BUDGET}s"
-if ((done_rounds == ROUNDS)); then
-	((made >= TASKS)) || die "only $made tasks were made"
-fi
 unload_mod $MOD_TARGET
 expect_no_stack_dump
 

@@ -151,6 +151,9 @@ static int spawn_set(const char *val, const struct kernel_param *kp)
 	ret = kstrtouint(val, 0, &n);
 	if (ret)
 		return ret;
+	/* Not as a load parameter: a failed init would free running code. */
+	if (THIS_MODULE->state != MODULE_STATE_LIVE)
+		return -EBUSY;
 	for (i = 0; i < n; i++) {
 		if (!try_module_get(THIS_MODULE))
 			return -ENODEV;

@@ -16,6 +16,8 @@ apt_pkgs=(
 	rsync dwarves make gcc libc6-dev python3
 	coreutils util-linux procps diffutils gawk grep sed findutils
 	patchutils
+	# The kpatch tool's needs in the guest (test-klp-rs-kpatch.sh).
+	binutils bsdextrautils
 )
 
 missing=()

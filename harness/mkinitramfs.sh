@@ -73,6 +73,14 @@ done
 cp "$ext/test_klp-call_getpid" "$st/"
 cp "$ext/klp_rs_failnth" "$ext/klp_rs_forker" "$ext/klp-core-functions" "$st/"
 cp "$ext/klpctl" "$root/bin/klpctl"
+# The kpatch tool, unchanged from Debian's package, with the tools it needs
+# beyond the selftests' (readelf, column, fmt).
+kpatch=$("$here/fetch-kpatch.sh")
+cp "$kpatch" "$root/bin/kpatch"
+for t in readelf column fmt; do
+	p=$(type -P "$t") || { echo "mkinitramfs: $t not found on the host" >&2; exit 1; }
+	copy_with_libs "$p" "$root/bin/$t"
+done
 
 # Kernel modules of the build (samples and the like), found by name.
 mkdir -p "$root/modules"

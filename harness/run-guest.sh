@@ -87,6 +87,10 @@ timeout -k 10 "$limit" "${qemu[@]}" </dev/null 2>&1 | tee "$log" |
 	if [[ $mode == check ]]; then
 		awk '/^KLP-TAIL-BEGIN/{t=1} t{print; fflush()} /^KLP-TAIL-END/{t=0}
 		     /^KLP-(BEGIN|RESULT|INIT)/{print; fflush()}'
+	elif [[ $mode == demo ]]; then
+		# Only the demo's transcript: no firmware banners, no kernel log.
+		awk '/^KLP-DEMO-BEGIN/{d=1; next} /^KLP-DEMO-END/{d=0; next}
+		     d && !/^\[ *[0-9.]+\]/ && !/^KLP-/ {sub(/\r$/, ""); print; fflush()}'
 	else
 		grep --line-buffered -v '^\[ *[0-9.]*\]'
 	fi

@@ -1,43 +1,42 @@
 #!/bin/bash
-# `make run`: show a livepatch at work on /proc/cmdline, twice: upstream's C
-# sample (livepatch-sample.ko), then the same patch written in Rust
-# (rust_livepatch_sample.ko, samples/livepatch/rust_livepatch_sample.rs),
+# `make run`: show a livepatch at work on /proc/cmdline with klpctl, twice:
+# upstream's C sample (livepatch-sample.ko), then the same patch written in
+# Rust (rust_livepatch_sample.ko, samples/livepatch/rust_livepatch_sample.rs),
 # which only the Rust core's build has.
+#
+# What lies between KLP-DEMO-BEGIN and KLP-DEMO-END is the transcript the
+# host shows (without kernel log lines, and without the KLP-DEMO lines it
+# checks the outcome by).
+
+# run(command...) - show the command as a user would type it, then run it
+run() {
+	echo "# $*"
+	"$@"
+}
 
 demo() {
-	local ko=$1 lp=/sys/kernel/livepatch/$2 name=$2
-
-	state() {
-		printf '  enabled=%s transition=%s /proc/self/patch_state=%s\n' \
-			"$(cat $lp/enabled 2>/dev/null)" "$(cat $lp/transition 2>/dev/null)" \
-			"$(cat /proc/self/patch_state)"
-	}
-	wait_transition() {
-		for _ in $(seq 1 300); do
-			state
-			[[ $(cat $lp/transition 2>/dev/null) == 1 ]] || return 0
-			sleep 0.1
-		done
-		echo "  transition did not finish in 30 s"
-		return 1
-	}
+	local ko=$1 name=$2
 
 	echo "KLP-DEMO $name cmdline-before: $(cat /proc/cmdline)"
-	echo "\$ insmod $ko"
-	insmod /modules/$ko || { echo "KLP-DEMO $name insmod failed"; return 1; }
-	wait_transition
+	run cat /proc/cmdline
+	run klpctl load /modules/$ko || { echo "KLP-DEMO $name load failed"; return 1; }
+	run klpctl list
+	run cat /proc/cmdline
 	echo "KLP-DEMO $name cmdline-patched: $(cat /proc/cmdline)"
-	echo "\$ echo 0 > $lp/enabled"
-	echo 0 >$lp/enabled
-	wait_transition
-	for _ in $(seq 1 100); do [[ -d $lp ]] || break; sleep 0.1; done
-	echo "\$ rmmod $name"
-	rmmod $name
+	run klpctl disable $name
+	run klpctl unload $name
+	run cat /proc/cmdline
 	echo "KLP-DEMO $name cmdline-after: $(cat /proc/cmdline)"
 }
 
+# Kernel messages would land in the middle of the transcript's lines on the
+# console; they stay in the kernel log (dmesg).
+dmesg -n 1
+echo KLP-DEMO-BEGIN
 demo livepatch-sample.ko livepatch_sample
 if [[ -e /modules/rust_livepatch_sample.ko ]]; then
+	echo
 	echo "The same patch, written in Rust (samples/livepatch/rust_livepatch_sample.rs):"
 	demo rust_livepatch_sample.ko rust_livepatch_sample
 fi
+echo KLP-DEMO-END

@@ -85,12 +85,12 @@ expect_out "is not a livepatch module"
 [[ ! -e /sys/module/$MOD_TARGET ]] || fail "klpctl loaded a module that is not a livepatch"
 run 1 load /no/such/file.ko
 run 2 force whatever
+expect_out "with --yes"
 # Only a livepatch module is klpctl's to unload.
 load_mod $MOD_TARGET
 run 6 unload $MOD_TARGET
 [[ -e /sys/module/$MOD_TARGET ]] || fail "klpctl unloaded a module that is not a livepatch"
 unload_mod $MOD_TARGET
-expect_out "with --yes"
 run 2 load
 run 5 --sysfs /tmp list
 expect_out "livepatch is not in this kernel"

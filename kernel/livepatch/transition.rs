@@ -492,7 +492,9 @@ pub(crate) fn complete(locked: &Locked, patch: &Patch, first: impl FnOnce(i32)) 
     }
 
     for_each_task(|task| {
-        crate::warn_on_once!(task.klp_patch_pending());
+        // Cleared, not only reported: a flag left behind would be uncounted
+        // from the next transition's count when its task is released.
+        crate::warn_on_once!(WRITER.test_and_clear_patch_pending(task));
         WRITER.set_patch_state(task, IDLE);
     });
     // No task is flagged, and every switch point that cleared a flag has

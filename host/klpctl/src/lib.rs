@@ -272,9 +272,12 @@ pub fn read_patch(roots: &Roots, name: &str) -> Result<Patch, Error> {
     };
     match read() {
         Ok(p) => Ok(p),
-        // Removed while we read it: ENOENT, or ENODEV from a file opened
-        // just before.
-        Err(_) if !dir.exists() => Err(Error::NoSuchPatch(name.to_string())),
+        // Removed while we read it: ENOENT, or ENODEV from the files of a
+        // directory on its way out (a disabled patch is freed a moment
+        // after its transition ends).
+        Err(e) if !dir.exists() || e.raw_os_error() == Some(libc::ENODEV) => {
+            Err(Error::NoSuchPatch(name.to_string()))
+        }
         Err(e) => Err(io_error(&dir, e)),
     }
 }
@@ -455,7 +458,9 @@ pub fn write_attr(roots: &Roots, name: &str, attr: &str, value: &str) -> Result<
         .open(&path)
         .and_then(|mut f| io::Write::write_all(&mut f, value.as_bytes()));
     result.map_err(|err| match err.kind() {
-        _ if !dir.exists() => Error::NoSuchPatch(name.to_string()),
+        _ if !dir.exists() || err.raw_os_error() == Some(libc::ENODEV) => {
+            Error::NoSuchPatch(name.to_string())
+        }
         io::ErrorKind::NotFound => Error::Io { what, err },
         io::ErrorKind::PermissionDenied => Error::NotPermitted(what),
         _ => Error::Refused {

@@ -304,13 +304,14 @@ fn load(
     // reversal up too: bounded, and what is left is said.
     let reversed = klpctl::write_attr(roots, &name, "enabled", "0")
         .and_then(|()| follow(roots, &name, Some(REVERSAL_TIMEOUT)));
+    let unload = || match klpctl::unload_module(&name, Duration::from_secs(10)) {
+        Ok(()) => "reversed and unloaded".to_string(),
+        Err(e) => format!("reversed, but the module is still loaded: {e}"),
+    };
     let outcome = match reversed {
-        Ok(Waited::Gone) | Err(Error::NoSuchPatch(_)) => {
-            match klpctl::unload_module(&name, Duration::from_secs(10)) {
-                Ok(()) => "reversed and unloaded".to_string(),
-                Err(e) => format!("reversed, but the module is still loaded: {e}"),
-            }
-        }
+        // Disabled: freed now or a moment from now (unload_module waits).
+        Ok(Waited::Gone) | Err(Error::NoSuchPatch(_)) => unload(),
+        Ok(Waited::Done) if still_enabled(roots, &name) != Some(true) => unload(),
         Ok(Waited::TimedOut) => format!(
             "the reversal did not finish in {}s either: the patch is still in transition",
             REVERSAL_TIMEOUT.as_secs()
@@ -363,6 +364,11 @@ fn unload(roots: &Roots, name: &str, timeout: Option<Duration>) -> Result<(), Er
     Ok(())
 }
 
+/// Whether patch `name` is there and enabled now; `None` if it is gone.
+fn still_enabled(roots: &Roots, name: &str) -> Option<bool> {
+    klpctl::read_patch(roots, name).ok().map(|p| p.enabled)
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     let roots = Roots {
         sys: cli.sysfs,
@@ -396,7 +402,9 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Enable { name } => {
             klpctl::write_attr(&roots, &name, "enabled", "1")?;
             match follow(&roots, &name, None) {
-                Ok(Waited::Done) => println!("'{name}': enabled"),
+                Ok(Waited::Done) if still_enabled(&roots, &name) == Some(true) => {
+                    println!("'{name}': enabled")
+                }
                 Ok(_) | Err(Error::NoSuchPatch(_)) => {
                     return Err(Error::Io {
                         what: format!("'{name}'"),
@@ -416,15 +424,16 @@ fn run(cli: Cli) -> Result<(), Error> {
                         format!("'{name}': the unpatching transition did not finish"),
                     ))
                 }
-                // The transition ended with the patch still there: enabled
-                // again meanwhile.
-                Ok(Waited::Done) => {
+                // The transition ended with the patch still there and
+                // enabled: enabled again meanwhile. (Disabled, it is freed
+                // a moment later.)
+                Ok(Waited::Done) if still_enabled(&roots, &name) == Some(true) => {
                     return Err(Error::Io {
                         what: format!("'{name}'"),
                         err: io::Error::other("enabled again before it was disabled"),
                     })
                 }
-                Ok(Waited::Gone) | Err(Error::NoSuchPatch(_)) => {
+                Ok(Waited::Done | Waited::Gone) | Err(Error::NoSuchPatch(_)) => {
                     println!("'{name}': disabled")
                 }
                 Err(e) => return Err(e),

@@ -405,19 +405,32 @@ pub fn pending_count(roots: &Roots, target: i32) -> Result<usize, Error> {
 /// functions (or in its module) marked.
 pub fn stack(roots: &Roots, pid: u32, patch: &Patch) -> Vec<Frame> {
     let path = roots.proc.join(format!("{pid}/task/{pid}/stack"));
-    let Ok(text) = fs::read_to_string(path) else {
-        return Vec::new();
-    };
     let names: Vec<&str> = patch.function_names().collect();
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut f = Frame::parse(l);
-            f.patched = names.contains(&f.function.as_str())
-                || f.module.as_deref() == Some(patch.name.as_str());
-            f
-        })
-        .collect()
+    let read = || -> Vec<Frame> {
+        let Ok(text) = fs::read_to_string(&path) else {
+            return Vec::new();
+        };
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut f = Frame::parse(l);
+                f.patched = names.contains(&f.function.as_str())
+                    || f.module.as_deref() == Some(patch.name.as_str());
+                f
+            })
+            .collect()
+    };
+    // A task caught running (a sleeper waking up for a moment) shows a
+    // partial stack or none: look a few times for the frame that holds it.
+    let mut frames = read();
+    for _ in 0..5 {
+        if frames.iter().any(|f| f.patched) {
+            break;
+        }
+        sleep(Duration::from_millis(20));
+        frames = read();
+    }
+    frames
 }
 
 /// The patch in transition (`name`'s, when given) and the threads holding

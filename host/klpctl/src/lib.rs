@@ -350,6 +350,14 @@ pub struct Task {
     pub stack: Vec<Frame>,
 }
 
+impl Task {
+    /// Whether it still has to switch to `target` (-1: no transition
+    /// concerns it).
+    pub fn pending_for(&self, target: i32) -> bool {
+        self.patch_state != -1 && self.patch_state != target
+    }
+}
+
 /// Every thread's `patch_state` (threads that exit while we look are
 /// skipped), without stacks.
 pub fn tasks(roots: &Roots) -> Result<Vec<Task>, Error> {
@@ -397,7 +405,7 @@ pub fn tasks(roots: &Roots) -> Result<Vec<Task>, Error> {
 pub fn pending_count(roots: &Roots, target: i32) -> Result<usize, Error> {
     Ok(tasks(roots)?
         .iter()
-        .filter(|t| t.patch_state != -1 && t.patch_state != target)
+        .filter(|t| t.pending_for(target))
         .count())
 }
 
@@ -448,7 +456,7 @@ pub fn blocked(roots: &Roots, name: Option<&str>) -> Result<Option<(Patch, Vec<T
     };
     let mut holders: Vec<Task> = tasks(roots)?
         .into_iter()
-        .filter(|t| t.patch_state != -1 && t.patch_state != target)
+        .filter(|t| t.pending_for(target))
         .collect();
     for t in &mut holders {
         t.stack = stack(roots, t.pid, &patch);

@@ -224,13 +224,21 @@ fn follow(roots: &Roots, name: &str, timeout: Option<Duration>) -> Result<Waited
     result
 }
 
-fn timed_out(roots: &Roots, name: &str, what: String) -> Error {
-    let blockers = klpctl::blocked(roots, Some(name))
+/// The tasks holding `name`'s transition, or none when that cannot be
+/// read.
+fn blockers(roots: &Roots, name: &str) -> Vec<Task> {
+    klpctl::blocked(roots, Some(name))
         .ok()
         .flatten()
         .map(|(_, tasks)| tasks)
-        .unwrap_or_default();
-    Error::TimedOut { what, blockers }
+        .unwrap_or_default()
+}
+
+fn timed_out(roots: &Roots, name: &str, what: String) -> Error {
+    Error::TimedOut {
+        what,
+        blockers: blockers(roots, name),
+    }
 }
 
 fn load(
@@ -298,7 +306,7 @@ fn load(
         return Ok(());
     }
     let took = start.elapsed().as_secs_f64();
-    let blockers = timed_out(roots, &name, String::new());
+    let blockers = blockers(roots, &name);
     eprintln!("klpctl: '{name}': reversing the transition");
     // Tasks that switched and now sleep in the new code can hold the
     // reversal up too: bounded, and what is left is said.
@@ -318,9 +326,6 @@ fn load(
         ),
         Ok(Waited::Done) => "reversed, but the patch is still there".to_string(),
         Err(e) => format!("reversing failed: {e}"),
-    };
-    let Error::TimedOut { blockers, .. } = blockers else {
-        unreachable!("timed_out() makes a TimedOut")
     };
     Err(Error::TimedOut {
         what: format!("'{name}': the patching transition did not finish in {took:.1}s; {outcome}"),

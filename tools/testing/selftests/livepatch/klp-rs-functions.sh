@@ -69,6 +69,12 @@ function expect_value() {
 	[[ "$value" == "$2" ]] || fail "$1 is '$value', expected '$2'"
 }
 
+# expect_out(pattern) - the output a test kept in $out (a command's, by
+# its own helper) must match the extended grep pattern
+function expect_out() {
+	grep -qE -- "$1" <<<"$out" || fail "the output lacks /$1/:\n$out"
+}
+
 # leftovers() - what a refused module must leave as it was
 function leftovers() {
 	ls $SYSFS_KLP_DIR

@@ -36,11 +36,6 @@ function run() {
 	((rc == want)) || fail "klpctl $*: exit $rc, expected $want; output:\n$out"
 }
 
-# expect_out(pattern) - the last klpctl output must match the grep pattern
-function expect_out() {
-	grep -qE -- "$1" <<<"$out" || fail "klpctl's output lacks /$1/:\n$out"
-}
-
 start_test "klpctl: list, load, disable, unload"
 
 run 0 list

@@ -34,11 +34,6 @@ function kp() {
 	out=$($KPATCH "$@" 2>&1) || fail "kpatch $* failed:\n$out"
 }
 
-# expect_out(pattern) - the last kpatch output must match the grep pattern
-function expect_out() {
-	grep -qE -- "$1" <<<"$out" || fail "kpatch's output lacks /$1/:\n$out"
-}
-
 start_test "kpatch load, list, info, unload"
 
 kp load test_modules/$MOD_LIVEPATCH.ko

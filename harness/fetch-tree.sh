@@ -4,10 +4,13 @@
 # Prints the path of the pristine source tree on stdout.
 set -euo pipefail
 
+# shellcheck source=harness/private-apt.sh
+. "$(dirname "$0")/private-apt.sh"
+
 cache=${KLP_CACHE:-$HOME/.cache/klp-rs}
 apt_dir=$cache/apt
 src_root=$cache/src
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$src_root"
+mkdir -p "$src_root"
 
 # Already extracted? Reuse it (the version is recorded beside it).
 if [[ -f $src_root/TREE && -d $src_root/$(cat "$src_root/TREE")/kernel/livepatch ]]; then
@@ -15,29 +18,14 @@ if [[ -f $src_root/TREE && -d $src_root/$(cat "$src_root/TREE")/kernel/livepatch
 	exit 0
 fi
 
-# Use the archive host the machine's own sources name.
-host=$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-	grep -v security | head -n1 || true)
-host=${host%/}
-[[ -n $host ]] || host=http://deb.debian.org/debian
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $host trixie-backports main" >"$apt_dir/sources.list"
-
-apt_opts=(
-	-o Dir::Etc::sourcelist="$apt_dir/sources.list"
-	-o Dir::Etc::sourceparts=-
-	-o Dir::State::Lists="$apt_dir/lists"
-	-o Dir::Cache::Archives="$apt_dir/archives"
-	-o APT::Get::List-Cleanup=0
-	-o Debug::NoLocking=1
-)
-echo "fetch-tree: updating private package list from $host trixie-backports" >&2
+private_apt "$apt_dir" trixie-backports
+echo "fetch-tree: updating private package list from $apt_host trixie-backports" >&2
 apt-get "${apt_opts[@]}" update -qq >&2
 
 # Newest 7.3.x the archive offers.
-version=$(apt-cache "${apt_opts[@]}" madison linux-source-7.3 2>/dev/null |
-	awk -F'|' '{gsub(/ /,"",$2); print $2}' | sort -V | tail -n1)
+version=$(private_apt_newest linux-source-7.3)
 if [[ -z $version ]]; then
-	echo "fetch-tree: no linux-source-7.3 package is offered by trixie-backports at $host; cannot build" >&2
+	echo "fetch-tree: no linux-source-7.3 package is offered by trixie-backports at $apt_host; cannot build" >&2
 	exit 1
 fi
 echo "fetch-tree: downloading linux-source-7.3 $version" >&2

@@ -39,7 +39,7 @@
 //! implementation: see `transition::init`, `sysfs::init`,
 //! `structs::kobject::Handlers`, `structs::FreeWork` and
 //! the `kernel::ftrace::FtraceHandler` that `redirect` implements for
-//! `func_stack::KlpStack`.
+//! `func_stack::Redirects`.
 //! <!-- /layers -->
 
 use kernel::prelude::*;

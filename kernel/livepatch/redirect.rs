@@ -15,7 +15,7 @@ use kernel::ftrace::{FtraceCall, FtraceHandler};
 use kernel::prelude::*;
 use kernel::sync::rcu;
 
-use crate::func_stack::{self, KlpStack};
+use crate::func_stack::{self, Redirects};
 use crate::lock::Locked;
 use crate::structs::{Func, Object, Patch};
 use kernel::livepatch::patch_state::{IDLE, UNPATCHED};
@@ -24,8 +24,8 @@ use kernel::livepatch::patch_state::{IDLE, UNPATCHED};
 /// is, for the transition's stack checks: the code of the function below
 /// `func` on its stack, or the original code; `(address, size)`.
 pub(crate) fn previous_code(rcu: &rcu::Guard, func: &Func) -> (usize, usize) {
-    let below = func_stack::find_rcu(rcu, func.old_func()).and_then(|ops| {
-        let mut entry = ops.top()?;
+    let below = func_stack::find_rcu(rcu, func.old_func()).and_then(|stack| {
+        let mut entry = stack.top()?;
         while entry.func() != func {
             entry = entry.below()?;
         }
@@ -39,16 +39,21 @@ pub(crate) fn previous_code(rcu: &rcu::Guard, func: &Func) -> (usize, usize) {
 
 /// The redirect: which function a call of a patched function runs
 /// (`klp_ftrace_handler()`).
-impl FtraceHandler for KlpStack {
-    /// The top of the stack, or, during a transition, the entry below it
-    /// for a task not yet switched (the previous patch's version, or the
-    /// original code).
+impl FtraceHandler for Redirects {
+    /// The top of the stack of the traced function, or, during a
+    /// transition, the entry below it for a task not yet switched (the
+    /// previous patch's version, or the original code).
     const MODIFIES_IP: bool = true;
 
     #[inline(always)]
     fn call(call: &FtraceCall<'_, Self>) {
-        let Some(top) = call.data().top() else {
-            // Ops exist only with a function on their stack.
+        // None: the function was unpatched after the call entered ftrace,
+        // and runs its original code.
+        let Some(stack) = func_stack::traced_stack(call) else {
+            return;
+        };
+        let Some(top) = stack.top() else {
+            // A stack is in the table only with a function on it.
             crate::warn_on_once!(true);
             return;
         };
@@ -78,28 +83,14 @@ impl FtraceHandler for KlpStack {
     }
 }
 
-fn patch_func(locked: &Locked, func: &Func) -> Result {
-    if kernel::warn_on!(func.old_func() == 0) || kernel::warn_on!(func.patched()) {
-        return Err(EINVAL);
-    }
-    func_stack::push(locked, func)
-}
-
-/// `klp_unpatch_func()`: takes `func` off its stack, retiring the handler
-/// with the last function.
-fn unpatch_func(locked: &Locked, func: &Func) {
-    if kernel::warn_on!(!func.patched()) || kernel::warn_on!(func.old_func() == 0) {
-        return;
-    }
-    kernel::warn_on!(func_stack::pop(locked, func).is_err());
-}
-
+/// Takes the patched functions of `obj` off their stacks (only the nops
+/// with `nops_only`), in one batch.
 fn unpatch_funcs(locked: &Locked, obj: &Object, nops_only: bool) {
-    for func in obj.funcs() {
-        if (!nops_only || func.nop()) && func.patched() {
-            unpatch_func(locked, func);
-        }
-    }
+    func_stack::pop_all(
+        locked,
+        obj.funcs()
+            .filter(|func| (!nops_only || func.nop()) && func.patched()),
+    );
     if obj.dynamic() || !nops_only {
         obj.set_patched(locked, false);
     }
@@ -112,17 +103,12 @@ fn unpatch_objects(locked: &Locked, patch: &Patch, nops_only: bool) {
 }
 
 /// `klp_patch_object()`: redirects every function of `obj`, an object of a
-/// registered patch; all or nothing.
+/// registered patch, with one ftrace update; all or nothing.
 pub(crate) fn patch_object(locked: &Locked, obj: &Object) -> Result {
     if kernel::warn_on!(obj.patched()) {
         return Err(EINVAL);
     }
-    for func in obj.funcs() {
-        if let Err(err) = patch_func(locked, func) {
-            unpatch_funcs(locked, obj, false);
-            return Err(err);
-        }
-    }
+    func_stack::push_all(locked, || obj.funcs())?;
     obj.set_patched(locked, true);
     Ok(())
 }

@@ -417,7 +417,8 @@ fn discard_nops(locked: &Locked, patch: &Patch) {
     redirect::unpatch_dynamic(locked, patch);
     // SAFETY: the nops are off their stacks now, and each was the last one
     // on its stack (the patches it stood in for are gone), so taking it off
-    // retired the ops, whose unregistering waited for running handlers; the
+    // retired the stack, after ftrace stopped calling the handler there and
+    // a grace period let running handlers finish (`func_stack::pop_all`); the
     // core's own uses of nops and dynamic objects iterate the patch's lists
     // anew, and keep no reference across this call.
     unsafe { patch.release_objects(locked, true) };

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Function tracing: an `ftrace_ops` that calls a Rust handler for the
-//! calls of one traced function, under the function tracer's recursion lock.
+//! calls of a set of traced functions, under the function tracer's
+//! recursion lock.
 //!
 //! C header: [`include/linux/ftrace.h`](srctree/include/linux/ftrace.h).
 
@@ -10,6 +11,7 @@ use crate::{
     error::{to_result, Error},
     ffi::c_ulong,
     prelude::*,
+    sync::atomic::{Atomic, Relaxed},
     sync::rcu::HasRcuHead,
     types::Opaque,
 };
@@ -93,26 +95,43 @@ pub trait FtraceHandler: Sync + Sized {
 /// Which step of [`FtraceOps::register`] failed.
 #[derive(Debug)]
 pub enum RegisterError {
-    /// `ftrace_set_filter_ip()`: the location is not traceable, or no
+    /// `ftrace_set_filter_ips()`: a location is not traceable, or no
     /// memory.
     Filter(Error),
     /// `register_ftrace_function()`.
     Register(Error),
 }
 
-/// An `ftrace_ops` for one traced location, with the handler's data.
+/// An `ftrace_ops` for a set of traced locations, with the handler's data.
+///
+/// One ops may trace many functions: its filter changes in one ftrace
+/// update for any number of locations ([`FtraceOps::add_locations`],
+/// [`FtraceOps::remove_locations`]), where one ops per function costs an
+/// update, and on removal a synchronisation, per function. The handler
+/// tells the functions apart by [`FtraceCall::ip`].
 ///
 /// # Invariants
 ///
 /// `ops` is the first member, so ftrace's `ops` argument is the
 /// `FtraceOps<T>`; it is registered only through [`FtraceOps::register`],
 /// whose contract keeps it in place until [`FtraceOps::unregister`] (which
-/// is why the type needs no pinning of its own).
+/// is why the type needs no pinning of its own). `locations` counts the
+/// locations in its filter, which is never empty while it is registered
+/// (an empty filter would trace every function).
 #[repr(C)]
 pub struct FtraceOps<T: FtraceHandler> {
     ops: Opaque<bindings::ftrace_ops>,
+    locations: Atomic<usize>,
     data: T,
 }
+
+// SAFETY: ftrace reads the ops from any CPU, and the methods that change it
+// are `unsafe` with a contract that serialises them; `data` is `Sync`
+// (`FtraceHandler: Sync`), and `locations` atomic.
+unsafe impl<T: FtraceHandler> Sync for FtraceOps<T> {}
+// SAFETY: nothing in the ops belongs to a thread; moving one is allowed
+// whenever it is not registered (`register`'s contract).
+unsafe impl<T: FtraceHandler + Send> Send for FtraceOps<T> {}
 
 // SAFETY: `data` is a field of `FtraceOps<T>` and `T`'s head a field of
 // `data`, so the offsets add up to an `RcuHead` of `Self`; ftrace never
@@ -138,11 +157,39 @@ impl Flags {
     }
 }
 
+/// `ftrace_set_filter_ips()` on `ops`, for `locs`.
+///
+/// # Safety
+///
+/// `ops` is a valid ops that stays in place during the call, and no other
+/// filter change of it runs at the same time.
+unsafe fn set_filter(
+    ops: *mut bindings::ftrace_ops,
+    locs: &[usize],
+    remove: bool,
+    reset: bool,
+) -> Result {
+    let count = u32::try_from(locs.len()).map_err(|_| EINVAL)?;
+    // SAFETY: valid (caller's contract); `locs` is read, never written,
+    // despite the C prototype's non-const pointer, and `usize` is `unsigned
+    // long` on every architecture the kernel builds Rust for.
+    to_result(unsafe {
+        bindings::ftrace_set_filter_ips(
+            ops,
+            locs.as_ptr().cast::<c_ulong>().cast_mut(),
+            count,
+            remove.into(),
+            reset.into(),
+        )
+    })
+}
+
 impl<T: FtraceHandler> FtraceOps<T> {
     /// An ops not registered yet.
     pub const fn new(data: T) -> Self {
         FtraceOps {
             ops: Opaque::zeroed(),
+            locations: Atomic::new(0),
             data,
         }
     }
@@ -153,25 +200,38 @@ impl<T: FtraceHandler> FtraceOps<T> {
         &self.data
     }
 
-    /// Points the ops at [`FtraceHandler::call`] for the one function whose
-    /// ftrace location is `loc`, and enables it. On failure nothing stays
-    /// registered or filtered.
+    /// Whether the ops is registered: its filter holds a location.
+    pub fn is_registered(&self) -> bool {
+        self.locations.load(Relaxed) != 0
+    }
+
+    /// Points the ops at [`FtraceHandler::call`] for the functions whose
+    /// ftrace locations are `locs` (its filter is reset to them), and
+    /// enables it. On failure nothing stays registered or filtered.
     ///
     /// # Safety
     ///
-    /// The ops is not registered, and stays at its address until
-    /// [`FtraceOps::unregister`] returns (ftrace links it into its lists);
-    /// it is heap memory or lives forever (it is marked dynamic).
+    /// - The ops is not registered, and stays at its address until
+    ///   [`FtraceOps::unregister`] returns (ftrace links it into its
+    ///   lists); it is heap memory or lives forever (it is marked dynamic).
+    /// - `locs` are pairwise distinct.
+    /// - No other method of this ops that takes `&self` and is `unsafe` runs
+    ///   at the same time.
     pub unsafe fn register(
         &self,
-        loc: usize,
+        locs: &[usize],
         flags: Flags,
     ) -> core::result::Result<(), RegisterError> {
+        if locs.is_empty() {
+            // An empty filter traces every function.
+            return Err(RegisterError::Filter(EINVAL));
+        }
         let ops = self.ops.get();
-        // SAFETY: ours and not registered (the function's contract).
+        // SAFETY: ours and not registered (the function's contract). The
+        // flags are or-ed in: ftrace keeps its own (`INITIALIZED`) there.
         unsafe {
             (*ops).func = Some(trampoline::<T>);
-            (*ops).flags = bindings::FTRACE_OPS_FL_DYNAMIC as c_ulong | flags.0;
+            (*ops).flags |= bindings::FTRACE_OPS_FL_DYNAMIC as c_ulong | flags.0;
             if T::MODIFIES_IP {
                 (*ops).flags |= bindings::FTRACE_OPS_FL_IPMODIFY as c_ulong;
             }
@@ -181,35 +241,81 @@ impl<T: FtraceHandler> FtraceOps<T> {
                 (*ops).flags |= bindings::FTRACE_OPS_FL_SAVE_REGS as c_ulong;
             }
         }
-        // SAFETY: valid and pinned (the function's contract).
-        to_result(unsafe { bindings::ftrace_set_filter_ip(ops, loc as c_ulong, 0, 0) })
-            .map_err(RegisterError::Filter)?;
-        // SAFETY: as above; the filter now holds exactly `loc`.
+        // SAFETY: valid and in place, changes serialised (the function's
+        // contract). The reset drops whatever an earlier failed removal may
+        // have left in the filter.
+        unsafe { set_filter(ops, locs, false, true) }.map_err(RegisterError::Filter)?;
+        // SAFETY: as above; the filter now holds exactly `locs`.
         if let Err(err) = to_result(unsafe { bindings::register_ftrace_function(ops) }) {
-            // SAFETY: removes the filter entry added above.
-            unsafe { bindings::ftrace_set_filter_ip(ops, loc as c_ulong, 1, 0) };
+            // SAFETY: not registered; frees the filter set above.
+            unsafe { bindings::ftrace_free_filter(ops) };
             return Err(RegisterError::Register(err));
         }
+        self.locations.store(locs.len(), Relaxed);
         Ok(())
     }
 
-    /// Disables the ops and drops its filter on `loc`. When this returns,
-    /// no CPU runs the handler through it any more (ftrace waits for that,
-    /// for dynamic ops), so its memory may be reused. Returns the two C
-    /// results.
+    /// Adds `locs` to the filter of the registered ops, in one ftrace
+    /// update. All or nothing: on failure (a location not traceable, no
+    /// memory, or `EBUSY`: another ops that modifies the instruction
+    /// pointer traces one of them) the filter is as it was.
     ///
     /// # Safety
     ///
-    /// The ops was registered on `loc` by a successful
-    /// [`FtraceOps::register`].
-    pub unsafe fn unregister(&self, loc: usize) -> (Result, Result) {
+    /// The ops is registered; `locs` are pairwise distinct and not in its
+    /// filter; no other method of this ops that takes `&self` and is
+    /// `unsafe` runs at the same time.
+    pub unsafe fn add_locations(&self, locs: &[usize]) -> Result {
+        if !self.is_registered() {
+            return Err(EINVAL);
+        }
+        // SAFETY: registered, so valid and in place; serialised (the
+        // function's contract).
+        unsafe { set_filter(self.ops.get(), locs, false, false) }?;
+        self.locations.store(self.locations.load(Relaxed) + locs.len(), Relaxed);
+        Ok(())
+    }
+
+    /// Removes `locs` from the filter of the registered ops, in one ftrace
+    /// update; once it returns, no call of those functions enters the
+    /// handler through this ops any more, though a handler that entered
+    /// before may still run (wait for an RCU grace period to see it out,
+    /// the handler runs with preemption disabled). Refused (`EINVAL`) if it
+    /// would empty the filter: [`FtraceOps::unregister`] then.
+    ///
+    /// # Safety
+    ///
+    /// As for [`FtraceOps::add_locations`], but `locs` are in the filter.
+    pub unsafe fn remove_locations(&self, locs: &[usize]) -> Result {
+        let count = self.locations.load(Relaxed);
+        if count <= locs.len() {
+            return Err(EINVAL);
+        }
+        // SAFETY: registered (it has locations), so valid and in place;
+        // serialised (the function's contract).
+        unsafe { set_filter(self.ops.get(), locs, true, false) }?;
+        self.locations.store(count - locs.len(), Relaxed);
+        Ok(())
+    }
+
+    /// Disables the ops and empties its filter. When this returns, no CPU
+    /// runs the handler through it any more (ftrace waits for that, for
+    /// dynamic ops), so its memory may be reused.
+    ///
+    /// # Safety
+    ///
+    /// The ops is registered; no other method of this ops that takes
+    /// `&self` and is `unsafe` runs at the same time.
+    pub unsafe fn unregister(&self) -> Result {
         let ops = self.ops.get();
         // SAFETY: registered (the function's contract).
-        let unreg = to_result(unsafe { bindings::unregister_ftrace_function(ops) });
-        // SAFETY: `loc` is in the filter (the function's contract).
-        let filter =
-            to_result(unsafe { bindings::ftrace_set_filter_ip(ops, loc as c_ulong, 1, 0) });
-        (unreg, filter)
+        let unregistered = to_result(unsafe { bindings::unregister_ftrace_function(ops) });
+        if unregistered.is_ok() {
+            // SAFETY: no longer registered; frees the filter's memory.
+            unsafe { bindings::ftrace_free_filter(ops) };
+            self.locations.store(0, Relaxed);
+        }
+        unregistered
     }
 }
 
@@ -280,19 +386,35 @@ mod tests {
     use super::*;
     use crate::sync::atomic::{Atomic, Relaxed};
 
-    struct Counter(Atomic<usize>);
+    /// Counts the calls of two functions, told apart by their location.
+    struct Counter {
+        first: usize,
+        calls: [Atomic<usize>; 2],
+    }
 
     impl FtraceHandler for Counter {
         fn call(call: &FtraceCall<'_, Self>) {
-            call.data().0.fetch_add(1, Relaxed);
+            let which = usize::from(call.ip() != call.data().first);
+            call.data().calls[which].fetch_add(1, Relaxed);
         }
     }
 
-    /// A traceable C function with no side effects, for the handler to see:
-    /// `kfree(NULL)`.
-    fn traced() {
+    impl Counter {
+        fn seen(&self) -> (usize, usize) {
+            (self.calls[0].load(Relaxed), self.calls[1].load(Relaxed))
+        }
+    }
+
+    /// Traceable C functions with no side effects, for the handler to see:
+    /// `kfree(NULL)` and `kvfree(NULL)`.
+    fn call_kfree() {
         // SAFETY: freeing NULL does nothing.
         unsafe { bindings::kfree(core::ptr::null()) };
+    }
+
+    fn call_kvfree() {
+        // SAFETY: freeing NULL does nothing.
+        unsafe { bindings::kvfree(core::ptr::null()) };
     }
 
     #[test]
@@ -301,27 +423,66 @@ mod tests {
     }
 
     #[test]
-    fn a_handler_counts_the_calls_of_its_function() -> Result {
-        let loc = location(bindings::kfree as *const () as usize);
-        assert!(loc.is_some());
-        let loc = loc.ok_or(ENOENT)?;
-        let ops = KBox::new(FtraceOps::new(Counter(Atomic::new(0))), GFP_KERNEL)?;
-        // SAFETY: not registered; in a box that is not moved or dropped
-        // before `unregister` below.
-        let registered = unsafe { ops.register(loc, Flags::NONE) };
-        assert!(registered.is_ok());
+    fn one_ops_counts_the_calls_of_each_of_its_functions() -> Result {
+        let kfree_loc = location(bindings::kfree as *const () as usize).ok_or(ENOENT)?;
+        let kvfree_loc = location(bindings::kvfree as *const () as usize).ok_or(ENOENT)?;
+        let ops = KBox::new(
+            FtraceOps::new(Counter {
+                first: kfree_loc,
+                calls: [Atomic::new(0), Atomic::new(0)],
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: not registered, a location given once, nothing else uses
+        // the ops; in a box that is not moved or dropped before `unregister`
+        // below.
+        let registered = unsafe { ops.register(&[kfree_loc], Flags::NONE) };
+        assert!(registered.is_ok() && ops.is_registered());
         if registered.is_err() {
             return Err(EINVAL);
         }
-        traced();
-        let seen = ops.data().0.load(Relaxed);
-        // SAFETY: registered on `loc` above.
-        let (unreg, filter) = unsafe { ops.unregister(loc) };
-        assert!(unreg.is_ok() && filter.is_ok());
-        assert!(seen >= 1);
-        let after = ops.data().0.load(Relaxed);
-        traced();
-        assert_eq!(ops.data().0.load(Relaxed), after);
+        call_kfree();
+        call_kvfree();
+        let (kfree_calls, kvfree_calls) = ops.data().seen();
+        assert!(kfree_calls >= 1);
+
+        // SAFETY: registered; `kvfree` is not in the filter yet.
+        assert!(unsafe { ops.add_locations(&[kvfree_loc]) }.is_ok());
+        call_kvfree();
+        assert!(ops.data().seen().1 > kvfree_calls);
+
+        // Emptying the filter is refused; removing one location is not.
+        // SAFETY: registered; both are in the filter.
+        let emptied = unsafe { ops.remove_locations(&[kfree_loc, kvfree_loc]) };
+        assert_eq!(emptied, Err(EINVAL));
+        // SAFETY: registered; `kfree` is in the filter.
+        assert!(unsafe { ops.remove_locations(&[kfree_loc]) }.is_ok());
+        let (kfree_calls, kvfree_calls) = ops.data().seen();
+        call_kfree();
+        call_kvfree();
+        let now = ops.data().seen();
+        assert_eq!(now.0, kfree_calls);
+        assert!(now.1 > kvfree_calls);
+
+        // SAFETY: registered above.
+        assert!(unsafe { ops.unregister() }.is_ok());
+        assert!(!ops.is_registered());
+        let after = ops.data().seen();
+        call_kfree();
+        call_kvfree();
+        assert_eq!(ops.data().seen(), after);
         Ok(())
+    }
+
+    #[test]
+    fn an_empty_filter_is_refused() {
+        let ops = FtraceOps::new(Counter {
+            first: 0,
+            calls: [Atomic::new(0), Atomic::new(0)],
+        });
+        // SAFETY: not registered, and stays unregistered: the call refuses.
+        let registered = unsafe { ops.register(&[], Flags::NONE) };
+        assert!(matches!(registered, Err(RegisterError::Filter(e)) if e == EINVAL));
+        assert!(!ops.is_registered());
     }
 }

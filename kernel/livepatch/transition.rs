@@ -37,7 +37,7 @@ use kernel::workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWo
 use crate::lock::{self, KlpLocked, Locked};
 use crate::redirect;
 use crate::shim::{self, Debug};
-use crate::structs::{installed_patches, Patch, PatchSlot};
+use crate::structs::{installed_patches, Func, Patch, PatchSlot};
 
 pub(crate) use kernel::livepatch::patch_state::{IDLE, PATCHED, UNPATCHED};
 
@@ -281,21 +281,90 @@ pub(crate) fn init(on_switched: fn(&Locked, &Patch)) -> Result {
     Ok(())
 }
 
+/// The code of `func` a task must not be in to switch to `target`: the
+/// replacement when unpatching, the code it runs before when patching;
+/// `(address, size)`.
+fn affected_code(rcu: &rcu::Guard, func: &Func, target: i32) -> (usize, usize) {
+    if target == UNPATCHED {
+        (func.new_func(), func.new_size())
+    } else {
+        redirect::previous_code(rcu, func)
+    }
+}
+
+/// The affected code of every function of a patch, sorted by address, for
+/// one pass over the tasks: a stack check then costs a binary search per
+/// frame, where going through the functions costs a lookup of each
+/// function's previous code per task (quadratic in a patch of 1,000
+/// functions checked against every task).
+struct AffectedCode<'p> {
+    /// `(start, end, position in the patch, function)`, by `start`.
+    ranges: KVec<(usize, usize, usize, &'p Func)>,
+    /// The largest `end` up to each range, to find overlapping ranges.
+    max_end: KVec<usize>,
+}
+
+impl<'p> AffectedCode<'p> {
+    fn new(patch: &'p Patch, target: i32) -> Result<Self> {
+        let rcu = rcu::Guard::new();
+        let mut ranges = KVec::new();
+        let funcs = patch
+            .objects()
+            .filter(|obj| obj.patched())
+            .flat_map(|obj| obj.funcs());
+        for (position, func) in funcs.enumerate() {
+            let (addr, size) = affected_code(&rcu, func, target);
+            ranges.push((addr, addr + size, position, func), GFP_KERNEL)?;
+        }
+        ranges.sort_unstable_by_key(|range| range.0);
+        let mut max_end = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
+        let mut end = 0;
+        for range in ranges.iter() {
+            end = end.max(range.1);
+            max_end.push(end, GFP_KERNEL)?;
+        }
+        Ok(AffectedCode { ranges, max_end })
+    }
+
+    /// The first function, in patch order as upstream's check finds it, with
+    /// affected code on `trace`.
+    fn first_on(&self, trace: &[usize]) -> Option<&'p Func> {
+        let mut first: Option<(usize, &'p Func)> = None;
+        for &ip in trace {
+            // The ranges that start at or before `ip`, walked back while one
+            // of them may still reach past it.
+            let mut index = self.ranges.partition_point(|range| range.0 <= ip);
+            while index > 0 && self.max_end[index - 1] > ip {
+                index -= 1;
+                let (_, end, position, func) = self.ranges[index];
+                if ip < end && first.is_none_or(|(best, _)| position < best) {
+                    first = Some((position, func));
+                }
+            }
+        }
+        first.map(|(_, func)| func)
+    }
+}
+
 /// Where the stack check finds the task: `Err` with `-EADDRINUSE` and the
-/// function's name when it is on an affected function.
+/// function's name when it is on an affected function. `sorted` is the
+/// pass's [`AffectedCode`], if it has one.
 fn check_trace<'p>(
     trace: &[usize],
     patch: &'p Patch,
     target: i32,
+    sorted: Option<&AffectedCode<'p>>,
 ) -> core::result::Result<(), (Error, Option<&'p CStr>)> {
+    if let Some(sorted) = sorted {
+        return match sorted.first_on(trace) {
+            Some(func) => Err((EADDRINUSE, Some(func.old_name()))),
+            None => Ok(()),
+        };
+    }
     let rcu = rcu::Guard::new();
     for obj in patch.objects().filter(|obj| obj.patched()) {
         for func in obj.funcs() {
-            let (addr, size) = if target == UNPATCHED {
-                (func.new_func(), func.new_size())
-            } else {
-                redirect::previous_code(&rcu, func)
-            };
+            let (addr, size) = affected_code(&rcu, func, target);
             if trace.iter().any(|&ip| (addr..addr + size).contains(&ip)) {
                 return Err((EADDRINUSE, Some(func.old_name())));
             }
@@ -326,6 +395,7 @@ impl Checked<'_> {
 fn check_and_switch<'p>(
     task: Checked<'_>,
     patch: &'p Patch,
+    sorted: Option<&AffectedCode<'p>>,
     zero: &mut bool,
     busy: &mut Option<&'p CStr>,
 ) -> c_int {
@@ -340,7 +410,7 @@ fn check_and_switch<'p>(
     };
     let checked = trace
         .map_err(|err| (err, None))
-        .and_then(|trace| check_trace(trace, patch, target));
+        .and_then(|trace| check_trace(trace, patch, target, sorted));
     match checked {
         Ok(()) => {
             *zero |= switch_task(task.task(), target);
@@ -356,7 +426,12 @@ fn check_and_switch<'p>(
 /// Tries to switch one task: 0 when it is in the target state now, else
 /// why not (`-EBUSY` running, `-EADDRINUSE` on an affected function,
 /// `-EINVAL` unreliable stack or no stack checking).
-fn try_switch_task(task: &Task, patch: &Patch, zero: &mut bool) -> c_int {
+fn try_switch_task<'p>(
+    task: &Task,
+    patch: &'p Patch,
+    sorted: Option<&AffectedCode<'p>>,
+    zero: &mut bool,
+) -> c_int {
     if task.klp_patch_state() == TARGET.load(Relaxed) {
         return 0;
     }
@@ -367,9 +442,11 @@ fn try_switch_task(task: &Task, patch: &Patch, zero: &mut bool) -> c_int {
     let mut busy = None;
     let current = kernel::current!();
     let ret = if task == &**current {
-        check_and_switch(Checked::Current(current), patch, zero, &mut busy)
+        check_and_switch(Checked::Current(current), patch, sorted, zero, &mut busy)
     } else {
-        task.call_func(|task| check_and_switch(Checked::Stable(task), patch, zero, &mut busy))
+        task.call_func(|task| {
+            check_and_switch(Checked::Stable(task), patch, sorted, zero, &mut busy)
+        })
     };
     if ret != 0 {
         shim::debug_try_switch(task, ret, busy);
@@ -409,8 +486,11 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<&Patch> {
     // usually does. Tasks sleeping on an affected function are another
     // matter: those wait for the periodic pass.
     let mut quick = true;
+    // Without memory for it, each check goes through the functions.
+    let sorted = AffectedCode::new(patch, target).ok();
+    let sorted = sorted.as_ref();
     TasklistReadGuard::lock().for_each_thread(|task| {
-        let ret = try_switch_task(task, patch, &mut zero);
+        let ret = try_switch_task(task, patch, sorted, &mut zero);
         if ret != 0 {
             complete = false;
             quick &= ret == EBUSY.to_errno() || task.is_exiting();
@@ -423,7 +503,7 @@ fn try_complete(locked: &Locked, kind: Pass) -> Option<&Patch> {
                 continue;
             };
             if cpus::is_online(cpu) {
-                if try_switch_task(idle, patch, &mut zero) != 0 {
+                if try_switch_task(idle, patch, sorted, &mut zero) != 0 {
                     complete = false;
                     // Its idle loop switches it: make it go around.
                     tasklist::wake_up_if_idle(cpu);
@@ -719,7 +799,7 @@ pub(crate) fn sched_switch_point() {
         return;
     };
     let mut zero = false;
-    let _ = try_switch_task(current, patch, &mut zero);
+    let _ = try_switch_task(current, patch, None, &mut zero);
     if zero {
         kick();
     }

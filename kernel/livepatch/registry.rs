@@ -221,8 +221,23 @@ fn init_object_loaded(locked: &Locked, patch: &Patch, obj: &Object) -> Result {
 /// Finds the old code of every function of the loaded `obj`, and the sizes
 /// of it and of its replacement.
 fn resolve_funcs(locked: &Locked, obj: &Object) -> Result {
-    for func in obj.funcs() {
-        let old_func = kallsyms::find_symbol(obj.name(), func.old_name(), func.old_sympos())?;
+    // A module's symbols in one walk for all the functions; vmlinux's are
+    // found by name in its sorted table.
+    let mut found = KVec::new();
+    if let Some(module) = obj.name() {
+        for func in obj.funcs() {
+            found.push(
+                kallsyms::SymbolQuery::new(func.old_name(), func.old_sympos()),
+                GFP_KERNEL,
+            )?;
+        }
+        kallsyms::find_module_symbols(module, &mut found)?;
+    }
+    for (index, func) in obj.funcs().enumerate() {
+        let old_func = match found.get(index) {
+            Some(query) => query.address(obj.name())?,
+            None => kallsyms::find_symbol(obj.name(), func.old_name(), func.old_sympos())?,
+        };
         let Some(old_size) = kallsyms::symbol_size(old_func) else {
             pr_err!("kallsyms size lookup failed for '{}'\n", func.old_name());
             return Err(ENOENT);

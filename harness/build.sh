@@ -102,7 +102,12 @@ build_ext() { # name source-dir
 	local dst=$ext/$1
 	mkdir -p "$dst"
 	rsync -rc --delete --exclude='*.o' --exclude='*.ko' --exclude='*.mod*' --exclude='.*' \
-		--exclude=Module.symvers --exclude=modules.order "$2/" "$dst/"
+		--exclude=Module.symvers --exclude=modules.order --exclude='klp_rs_many_*.c' \
+		"$2/" "$dst/"
+	# Generated sources (rewritten only when their text changes).
+	if [[ -x $dst/gen_klp_rs_many.sh ]]; then
+		"$dst/gen_klp_rs_many.sh" "$dst"
+	fi
 	"${kmake[@]}" M="$dst" modules
 }
 build_ext test_modules "$srctree/tools/testing/selftests/livepatch/test_modules"

@@ -23,7 +23,8 @@ use crate::modules::{ModRef, MODULE_NAME_LEN};
 use crate::redirect;
 use crate::reloc;
 use crate::structs::{
-    installed_patches as patches, FreeWork, NewPatch, Object, Patch, PatchDecl, Retiring,
+    installed_patches as patches, FreeWork, NewPatch, Object, ObjectDecl, Patch, PatchDecl,
+    Retiring,
 };
 use crate::sysfs;
 use crate::transition::{self, transition_patch};
@@ -65,6 +66,7 @@ fn check_patch(patch: &PatchDecl) -> Result {
             );
             return Err(EINVAL);
         }
+        let listed_twice = first_listed_twice(obj)?;
         for (j, func) in obj.static_funcs().enumerate() {
             let Some(old_name) = func.old_name_checked() else {
                 pr_err!(
@@ -90,11 +92,7 @@ fn check_patch(patch: &PatchDecl) -> Result {
                 );
                 return Err(EINVAL);
             }
-            if obj
-                .static_funcs()
-                .take(j)
-                .any(|other| other.same_symbol(func))
-            {
+            if listed_twice == Some(j) {
                 pr_err!(
                     "function '{},{}' is listed twice in object '{}'\n",
                     old_name,
@@ -106,6 +104,27 @@ fn check_patch(patch: &PatchDecl) -> Result {
         }
     }
     Ok(())
+}
+
+/// The position of the first function of `obj` that names the same symbol
+/// as one before it (see `FuncDecl::same_symbol`), found by sorting: a
+/// comparison of every pair costs seconds in a patch of 5,000 functions.
+fn first_listed_twice(obj: &ObjectDecl) -> Result<Option<usize>> {
+    let mut keys = KVec::new();
+    for (position, func) in obj.static_funcs().enumerate() {
+        // A function without a name is refused before it could be compared.
+        if let Some(name) = func.old_name_checked() {
+            keys.push((name.to_bytes(), func.shown_sympos(), position), GFP_KERNEL)?;
+        }
+    }
+    keys.sort_unstable();
+    // In a run of equal symbols (sorted by position), each after the first
+    // repeats an earlier one.
+    Ok(keys
+        .windows(2)
+        .filter(|pair| (pair[0].0, pair[0].1) == (pair[1].0, pair[1].1))
+        .map(|pair| pair[1].2)
+        .min())
 }
 
 /// `klp_enable_patch()`: sets up and enables the patch a livepatch module

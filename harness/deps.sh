@@ -19,6 +19,8 @@ apt_pkgs=(
 	# The kpatch tool's needs in the guest (test-klp-rs-kpatch.sh).
 	binutils bsdextrautils
 )
+# make bench plots its results.
+[[ ${1:-} == bench ]] && apt_pkgs+=(gnuplot-nox)
 
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -5,7 +5,10 @@
 #   BENCH call run=N state=unpatched|patched call_ns=X
 #	time per call of klp_rs_call_bench_fn(), 1,000,000 calls timed in the
 #	kernel, as is and redirected to an equivalent replacement by
-#	klp_rs_call_bench_patch (the difference: ftrace + livepatch handler)
+#	klp_rs_call_bench_patch (the difference: ftrace + livepatch handler),
+#	and redirected with 1,000 more functions patched (state=patched_1001:
+#	klp_rs_many_patch_1000 too, so the handler finds the function among
+#	1,001; left enabled at the end, as C takes minutes to disable it)
 #   BENCH transition run=N load=idle|sleepers1000|busy4 patch_ms=X unpatch_ms=Y
 #	patch_ms: kernel log time from "enabling patch" to "patching complete"
 #	after insmod of klp_rs_call_bench_patch; unpatch_ms: from "starting
@@ -138,11 +141,21 @@ if [[ $mode != transition ]]; then
 	read_value "$LP/$TARGET/patched"
 	[[ $value == 1 ]] || die "$TARGET is not patched"
 	call_runs patched
+	if [[ $mode == micro ]]; then
+		insmod test_modules/klp_rs_many_target.ko || die "insmod klp_rs_many_target failed"
+		insmod test_modules/klp_rs_many_patch_1000.ko || die "insmod klp_rs_many_patch_1000 failed"
+		many=/sys/kernel/livepatch/klp_rs_many_patch_1000
+		wait_until 600 eval '[[ $(cat $many/transition 2>/dev/null) == 0 ]]' ||
+			die "the patching transition of klp_rs_many_patch_1000 did not finish"
+		call_runs patched_1001
+		[[ ${sums[2]} == "${sums[1]}" ]] || die "with 1,000 more functions patched the replacement computed ${sums[2]}"
+	fi
 	patch_off
 	[[ ${sums[0]} == "${sums[1]}" ]] || die "the replacement computed ${sums[1]}, the original ${sums[0]}"
 fi
 if [[ $mode == micro ]]; then
 	rmmod $TARGET || die "rmmod $TARGET failed"
+	# klp_rs_many_patch_1000 stays: the guest ends after the benchmarks.
 	exit 0
 fi
 

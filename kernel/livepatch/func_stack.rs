@@ -7,11 +7,18 @@
 //!
 //! Upstream registers an ops per patched function, so patching costs an
 //! ftrace update per function and unpatching a synchronisation per
-//! function. Here one ops serves every patched function; its filter grows
-//! and shrinks by a whole object in one update ([`push_all`], [`pop_all`]),
-//! and the handler finds the stack of the call's location in a table
-//! ([`LocTable`]) that a change replaces as a whole: readers see the old
-//! table or the new, never one being changed.
+//! function. Here an ops covers every function an object's patching made a
+//! stack for ([`push_all`]: one registration, so one update, whatever the
+//! number of functions), and the handler finds the stack of the call's
+//! location in one table ([`LocTable`]) that a change replaces as a whole:
+//! readers see the old table or the new, never one being changed.
+//! Unpatching ([`pop_all`]) removes the locations it empties from their
+//! ops in one update per ops (unregistering one left empty) and waits one
+//! grace period. Each registration goes through
+//! `register_ftrace_function()`, which is where ftrace asks a BPF
+//! trampoline on the same function to share it with an ops that modifies
+//! the instruction pointer; adding locations to a registered ops would skip
+//! that.
 //!
 //! The ftrace handler reads the table and the stacks without locks while
 //! the core changes them under `klp_mutex`, with the publication rules of
@@ -25,7 +32,9 @@
 
 use core::alloc::Layout;
 use core::ptr::{addr_of_mut, null_mut, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering::Acquire, Ordering::Release};
+use core::sync::atomic::{
+    AtomicBool, AtomicPtr, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 
 use kernel::alloc::{allocator::KVmalloc, Allocator, NumaNode};
 use kernel::bindings;
@@ -89,25 +98,40 @@ impl FuncStack {
 ///
 /// # Invariants
 ///
-/// Made by [`KlpStack::new`] in a `KBox`; in a published [`LocTable`]
-/// only while its stack holds a function; freed only an RCU grace period
-/// after it left the last published table.
+/// Made by [`KlpStack::new`] in a `KBox`; in a published [`LocTable`] while
+/// its stack holds a function, and otherwise only `retired`; freed only an
+/// RCU grace period after it left the last published table. While
+/// `filtered`, its location is in the filter of `owner`, a registered ops
+/// made by [`trace`].
 pub(crate) struct KlpStack {
     stack: FuncStack,
     old_func: usize,
     /// The ftrace location the filter names (`old_func`, or 4 bytes in
     /// after an `endbr64`): the handler's key.
     loc: usize,
-    /// What frees a stack retired when no grace period is waited for.
+    /// The ops whose filter holds `loc` (written under `klp_mutex`; the
+    /// handler never reads it).
+    owner: AtomicPtr<BatchOps>,
+    /// Set once its last function is on its way off: the handler then
+    /// leaves the call alone, as for a function not patched. Such a stack
+    /// stays in the table only when taking its location out of the filter
+    /// failed, or no memory was left for a smaller table.
+    retired: AtomicBool,
+    /// Whether `loc` is in `owner`'s filter (under `klp_mutex`).
+    filtered: AtomicBool,
+    /// Marks the stacks a [`pop_all`] empties (under `klp_mutex`).
+    emptying: AtomicBool,
+    /// What frees a stack with `kvfree_rcu()`.
     rcu: RcuHead,
 }
 
 kernel::impl_has_rcu_head!(KlpStack { rcu });
 
 // SAFETY: shared by the handler on every CPU, which only reads the stack
-// (published with Release, read with Acquire) and the fixed `old_func` and
-// `loc`; the stack changes only under `klp_mutex`, and `rcu` only once the
-// stack left the table, through `kvfree_rcu()`.
+// (published with Release, read with Acquire), the fixed `old_func` and
+// `loc`, and `retired` (atomic); the stack and the other fields change only
+// under `klp_mutex`, and `rcu` only once the stack left the table, through
+// `kvfree_rcu()`.
 unsafe impl Sync for KlpStack {}
 
 /// One slot of a [`LocTable`]: a location and its stack; `loc` 0 is empty.
@@ -283,16 +307,20 @@ unsafe fn free_table(table: NonNull<LocTable>) {
     unsafe { KVmalloc::free(table.cast(), layout) };
 }
 
-/// The data of the one ops: the published table, if any function is
-/// patched.
-pub(crate) struct Redirects {
-    table: AtomicPtr<LocTable>,
-}
+/// The ops' data: the handler finds everything through [`TABLE`].
+pub(crate) struct Redirects;
 
-/// The ops that redirects every patched function.
-static OPS: FtraceOps<Redirects> = FtraceOps::new(Redirects {
-    table: AtomicPtr::new(null_mut()),
-});
+/// An ops that redirects the functions of the stacks it owns.
+type BatchOps = FtraceOps<Redirects>;
+
+// The handler runs with preemption disabled, and every wait for it below is
+// an RCU grace period: enough where ftrace cannot trace code that runs
+// while RCU does not watch, as on every architecture that wants `noinstr`
+// (upstream's `klp_synchronize_transition()` waits for such code too).
+const _: () = assert!(cfg!(CONFIG_ARCH_WANTS_NO_INSTR));
+
+/// The published table, if any function is patched.
+static TABLE: AtomicPtr<LocTable> = AtomicPtr::new(null_mut());
 
 /// The published table.
 ///
@@ -302,7 +330,7 @@ static OPS: FtraceOps<Redirects> = FtraceOps::new(Redirects {
 /// section (preemption disabled is one).
 #[inline(always)]
 unsafe fn published<'a>() -> Option<&'a LocTable> {
-    let table = OPS.data().table.load(Acquire);
+    let table = TABLE.load(Acquire);
     // SAFETY: published (and initialised before, Release), and freed only a
     // grace period after it is replaced, which replacing under `klp_mutex`
     // and waiting for readers keeps past `'a` (caller's contract).
@@ -313,26 +341,44 @@ unsafe fn published<'a>() -> Option<&'a LocTable> {
 /// readers may still hold until a grace period passes.
 fn publish(_locked: &Locked, table: Option<NewTable>) -> Option<NonNull<LocTable>> {
     let new = table.map_or(null_mut(), NewTable::into_raw);
-    NonNull::new(OPS.data().table.swap(new, Release))
+    NonNull::new(TABLE.swap(new, Release))
 }
 
 /// Publishes again the table `publish` replaced, when what replaced it
 /// must go; returns that one, for the caller to free after a grace period.
 fn restore(_locked: &Locked, old: Option<NonNull<LocTable>>) -> Option<NonNull<LocTable>> {
     let old = old.map_or(null_mut(), NonNull::as_ptr);
-    NonNull::new(OPS.data().table.swap(old, Release))
+    NonNull::new(TABLE.swap(old, Release))
 }
 
-/// Frees a table taken out of publication by [`publish`], after readers
-/// are done with it.
+/// Frees, after readers are done with it, a table `publish` replaced, and
+/// the stacks it held that left with it: retired ones whose location is out
+/// of the filter (a [`pop_all`] that could not make a table without them).
 fn retire_table(old: Option<NonNull<LocTable>>) {
-    if let Some(old) = old {
-        // SAFETY: allocated by `KVmalloc` (`NewTable`), which `kvfree()`
-        // frees, starting with the header; no longer published, so only
-        // readers that started before reach it, and its head was never
-        // used.
-        unsafe { rcu::kvfree_rcu_raw(old) };
+    let Some(old) = old else {
+        return;
+    };
+    // SAFETY: replaced under `klp_mutex`, which the callers hold, and not
+    // freed before the `kvfree_rcu` below.
+    for stack in unsafe { old.as_ref() }.stacks() {
+        if stack.retired.load(Relaxed) && !stack.filtered.load(Relaxed) {
+            // SAFETY: made by `KlpStack::new` as a `KBox`; no table keeps it
+            // (copies leave such stacks out), so only readers that found it
+            // in `old` before may still hold it, and `kvfree_rcu` waits for
+            // them.
+            rcu::kvfree_rcu(unsafe { KBox::from_raw(core::ptr::from_ref(stack).cast_mut()) });
+        }
     }
+    // SAFETY: allocated by `KVmalloc` (`NewTable`), which `kvfree()` frees,
+    // starting with the header; no longer published, so only readers that
+    // started before reach it, and its head was never used.
+    unsafe { rcu::kvfree_rcu_raw(old) };
+}
+
+/// Whether a copy of the table keeps `stack`: not one retired whose
+/// location is out of the filter.
+fn kept(stack: &KlpStack) -> bool {
+    !stack.retired.load(Relaxed) || stack.filtered.load(Relaxed)
 }
 
 /// The stack of the function at `old_func`, for a caller that holds
@@ -356,12 +402,16 @@ pub(crate) fn find_rcu(_rcu: &rcu::Guard, old_func: usize) -> Option<&KlpStack> 
 
 /// The stack of the function whose call ftrace hands the handler, if it
 /// is still patched (a call that entered ftrace just before its function
-/// was unpatched finds none, and runs the original code).
+/// was unpatched finds none, or a retired stack, and runs the original
+/// code).
 #[inline(always)]
 pub(crate) fn traced_stack<'a>(call: &FtraceCall<'a, Redirects>) -> Option<&'a KlpStack> {
     // SAFETY: the handler runs with preemption disabled for `'a` (ftrace's
     // recursion lock), an RCU read-side section.
-    unsafe { published() }?.find(call.ip())
+    let stack = unsafe { published() }?.find(call.ip())?;
+    // Read the stack only after `retired` (pairs with the Release in
+    // `pop_all`, which waits for readers before the stack empties).
+    (!stack.retired.load(Acquire)).then_some(stack)
 }
 
 /// The only writer of functions' `patched` flags.
@@ -371,9 +421,9 @@ static STACKS: StackWriter = unsafe { StackWriter::new() };
 
 /// Redirects every function of `funcs` (none of them patched yet): pushes
 /// each on the stack of its old code, making the stacks that are missing,
-/// with one ftrace update for all of them. All or nothing: on failure,
-/// with upstream's log line naming the function that failed, every function
-/// is off its stack again.
+/// with one ftrace registration for all of them. All or nothing: on
+/// failure, with upstream's log line naming the function that failed,
+/// every function is off its stack again.
 pub(crate) fn push_all<'f, I: Iterator<Item = &'f Func>>(
     locked: &Locked,
     funcs: impl Fn() -> I,
@@ -390,9 +440,16 @@ pub(crate) fn push_all<'f, I: Iterator<Item = &'f Func>>(
         // off (they are RCU list entries).
         for func in funcs().filter(|func| func.patched()) {
             // SAFETY: `klp_mutex` is held, and the stack is not kept.
-            if let Some(stack) = unsafe { find_any(func.old_func()) } {
-                stack.remove(locked, func);
+            let Some(stack) = (unsafe { find_any(func.old_func()) }) else {
+                continue;
+            };
+            if stack.is_singular() {
+                // A retired stack this call revived: retired again before it
+                // empties, so that no handler finds it empty.
+                stack.retired.store(true, Release);
+                rcu::synchronize_rcu();
             }
+            stack.remove(locked, func);
         }
     }
     result
@@ -403,11 +460,10 @@ fn push_each<'f, I: Iterator<Item = &'f Func>>(locked: &Locked, funcs: &impl Fn(
     let old = unsafe { published() };
     let count = funcs().count();
     let mut table = match old {
-        Some(old) => NewTable::copy(old, count, |_| true)?,
+        Some(old) => NewTable::copy(old, count, kept)?,
         None => NewTable::with_room(count)?,
     };
     let mut new_stacks: KVec<KBox<KlpStack>> = KVec::new();
-    let mut locs: KVec<usize> = KVec::new();
     let mut failed = None;
     for func in funcs() {
         // The `call __fentry__`: the first instruction, or 4 bytes in after
@@ -423,22 +479,29 @@ fn push_each<'f, I: Iterator<Item = &'f Func>>(locked: &Locked, funcs: &impl Fn(
         };
         if let Some(stack) = table.table().find(loc) {
             // An existing stack (seen by handlers at once, as
-            // `list_add_rcu()` makes it), or one made for an earlier
+            // `list_add_rcu()` makes it; one retired while its location
+            // stayed in the filter comes back), or one made for an earlier
             // function of `funcs`.
-            stack.push(locked, func);
+            if let Err(err) = stack.push(locked, func) {
+                failed = Some(err);
+                break;
+            }
+            // Only after the function is on it (pairs with the Acquire in
+            // `traced_stack`).
+            stack.retired.store(false, Release);
             continue;
         }
-        let made = KlpStack::new(func.old_func(), loc).and_then(|stack| {
-            locs.push(loc, GFP_KERNEL)?;
-            new_stacks.push(stack, GFP_KERNEL)?;
-            Ok(())
-        });
+        let made = KlpStack::new(func.old_func(), loc)
+            .and_then(|stack| new_stacks.push(stack, GFP_KERNEL).map_err(Error::from));
         if let Err(err) = made {
             failed = Some(err);
             break;
         }
         let stack = &new_stacks[new_stacks.len() - 1];
-        stack.push(locked, func);
+        if let Err(err) = stack.push(locked, func) {
+            failed = Some(err);
+            break;
+        }
         table.insert(stack);
     }
     if let Some(err) = failed {
@@ -446,13 +509,14 @@ fn push_each<'f, I: Iterator<Item = &'f Func>>(locked: &Locked, funcs: &impl Fn(
         take_off_new(locked, new_stacks);
         return Err(err);
     }
-    if locs.is_empty() {
+    if new_stacks.is_empty() {
+        // Only pushes onto stacks the published table has; the copy goes.
         return Ok(());
     }
     // Handlers find the new stacks before ftrace calls them for their
     // locations.
     let replaced = publish(locked, Some(table));
-    if let Err(err) = trace(&locs, &new_stacks) {
+    if let Err(err) = trace(&new_stacks) {
         // Back to the table before; the new stacks go once no handler that
         // found them in the other one runs any more.
         let unused = restore(locked, replaced);
@@ -466,7 +530,8 @@ fn push_each<'f, I: Iterator<Item = &'f Func>>(locked: &Locked, funcs: &impl Fn(
     }
     retire_table(replaced);
     for stack in new_stacks {
-        // Now owned by the table: freed by `pop_all` when it leaves it.
+        // Now owned by the tables: freed by `pop_all` or `retire_table`
+        // when it leaves them.
         let _ = KBox::into_raw(stack);
     }
     Ok(())
@@ -482,79 +547,106 @@ fn take_off_new(locked: &Locked, new_stacks: KVec<KBox<KlpStack>>) {
     }
 }
 
-/// Makes ftrace call the handler at `locs`, in one update; if that fails,
-/// one location at a time, to name the function that fails as upstream's
-/// log does (an update that then goes through for every location is a
-/// success). On failure no location of `locs` is traced.
-fn trace(locs: &[usize], stacks: &[KBox<KlpStack>]) -> Result {
-    let batch = if OPS.is_registered() {
-        // SAFETY: `OPS` is a static; changes to it happen only here and in
-        // `untrace`, under `klp_mutex` (the callers'); `locs` are distinct
-        // and in no stack of the table before, so not in the filter.
-        unsafe { OPS.add_locations(locs) }
-    } else {
-        // SAFETY: as above, and not registered.
-        unsafe { OPS.register(locs, Flags::PERMANENT) }.map_err(|err| match err {
-            RegisterError::Filter(e) | RegisterError::Register(e) => e,
-        })
-    };
-    if batch.is_ok() {
+/// Registers an ops for the locations of `stacks` (new, so in no filter),
+/// in one ftrace update, and records it as their owner. If that fails, one
+/// ops per location, as upstream, to name the function that fails in
+/// upstream's log line (if each goes through, that is a success). On
+/// failure no location of `stacks` is traced.
+fn trace(stacks: &[KBox<KlpStack>]) -> Result {
+    let mut locs = KVec::with_capacity(stacks.len(), GFP_KERNEL)?;
+    for stack in stacks {
+        locs.push(stack.loc, GFP_KERNEL)?;
+    }
+    if let Ok(ops) = register(&locs) {
+        for stack in stacks {
+            stack.own(ops);
+        }
         return Ok(());
     }
-    for (done, (&loc, stack)) in locs.iter().zip(stacks).enumerate() {
-        let one = if OPS.is_registered() {
-            // SAFETY: as above.
-            unsafe { OPS.add_locations(&[loc]) }.map_err(|e| ("register ftrace handler", e))
-        } else {
-            // SAFETY: as above.
-            unsafe { OPS.register(&[loc], Flags::PERMANENT) }.map_err(|err| match err {
-                RegisterError::Filter(e) => ("set ftrace filter", e),
-                RegisterError::Register(e) => ("register ftrace handler", e),
-            })
-        };
-        if let Err((what, err)) = one {
-            if let Some(top) = stack.top() {
-                pr_err!(
-                    "failed to {} for function '{}' ({})\n",
-                    what,
-                    top.func().old_name(),
-                    err.to_errno()
-                );
+    for (done, stack) in stacks.iter().enumerate() {
+        match register(&[stack.loc]) {
+            Ok(ops) => stack.own(ops),
+            Err((what, err)) => {
+                if let Some(top) = stack.top() {
+                    pr_err!(
+                        "failed to {} for function '{}' ({})\n",
+                        what,
+                        top.func().old_name(),
+                        err.to_errno()
+                    );
+                }
+                for stack in &stacks[..done] {
+                    untrace_one(stack);
+                }
+                return Err(err);
             }
-            untrace(&locs[..done]);
-            return Err(err);
         }
     }
     Ok(())
 }
 
-/// Stops ftrace calling the handler at `locs`, in one update: unregisters
-/// the ops if no other location is left. Handlers that entered before may
-/// still run: wait for a grace period before taking their stacks away.
-fn untrace(locs: &[usize]) {
-    if locs.is_empty() {
-        return;
-    }
-    // SAFETY: `OPS` is a static, changed only here and in `trace`, under
-    // `klp_mutex` (the callers'); `locs` are distinct and in the filter.
-    let removed = unsafe { OPS.remove_locations(locs) };
-    if removed == Err(EINVAL) {
-        // They were the last: unregistering waits for running handlers.
-        // SAFETY: as above; registered, since it had locations.
-        kernel::warn_on!(unsafe { OPS.unregister() }.is_err());
-    } else {
-        kernel::warn_on!(removed.is_err());
+/// A new ops, registered for `locs` (distinct, in no other filter).
+fn register(locs: &[usize]) -> core::result::Result<NonNull<BatchOps>, (&'static str, Error)> {
+    let ops = KBox::new(FtraceOps::new(Redirects), GFP_KERNEL)
+        .map_err(|e| ("register ftrace handler", Error::from(e)))?;
+    let ops = KBox::into_raw(ops);
+    // SAFETY: new, so not registered; in a heap block freed only by
+    // `unregister`, after it unregistered it; `locs` distinct. This ops is
+    // changed only under `klp_mutex` (its owner stacks' callers').
+    match unsafe { (*ops).register(locs, Flags::PERMANENT) } {
+        // SAFETY: from `KBox::into_raw` above.
+        Ok(()) => Ok(unsafe { NonNull::new_unchecked(ops) }),
+        Err(err) => {
+            // SAFETY: from `KBox::into_raw` above; registering failed and
+            // cleaned up after itself, so ftrace holds no pointer to it.
+            drop(unsafe { KBox::from_raw(ops) });
+            Err(match err {
+                RegisterError::Filter(e) => ("set ftrace filter", e),
+                RegisterError::Register(e) => ("register ftrace handler", e),
+            })
+        }
     }
 }
 
-/// Takes every function of `funcs` (all patched) off its stack; the
-/// stacks this empties stop being traced in one ftrace update (the last
-/// one unregisters the ops) and go after one grace period.
+/// Takes `locs` (in `ops`'s filter) out of it, in one update; unregisters
+/// and frees the ops if nothing else is left in it. Handlers that entered
+/// before may still run: wait for a grace period before taking their stacks
+/// away.
+fn unregister(ops: NonNull<BatchOps>, locs: &[usize]) -> Result {
+    // SAFETY: registered by `register` and not freed (it still has
+    // locations); changed only under `klp_mutex`, which the callers hold.
+    let this = unsafe { ops.as_ref() };
+    if this.location_count() > locs.len() {
+        // SAFETY: as above; `locs` are distinct and in its filter.
+        return unsafe { this.remove_locations(locs) };
+    }
+    // SAFETY: as above.
+    unsafe { this.unregister() }?;
+    // SAFETY: from `KBox::into_raw` in `register`; unregistered, and
+    // ftrace waited for the handlers running through it (a dynamic ops).
+    drop(unsafe { KBox::from_raw(ops.as_ptr()) });
+    Ok(())
+}
+
+/// Takes `stack`'s location out of its owner's filter; on failure (with a
+/// warning, as upstream's failed unregister) it stays there.
+fn untrace_one(stack: &KlpStack) {
+    let Some(owner) = NonNull::new(stack.owner.load(Relaxed)) else {
+        return;
+    };
+    if !kernel::warn_on!(unregister(owner, &[stack.loc]).is_err()) {
+        stack.filtered.store(false, Relaxed);
+    }
+}
+
+/// Takes every function of `funcs` (all patched) off its stack. A stack
+/// this empties is retired (handlers leave its calls alone), its location
+/// leaves its ops' filter (one update per ops; an ops left empty is
+/// unregistered), and after one grace period its last function comes off
+/// and the stack goes. Allocates nothing it cannot do without: every
+/// function is off its stack when it returns.
 pub(crate) fn pop_all<'f>(locked: &Locked, funcs: impl Iterator<Item = &'f Func>) {
-    // The last function of each stack it empties, with the stack: taken off
-    // only once the handler no longer runs for it, so that a handler never
-    // finds an empty stack.
-    let mut emptied: KVec<(&KlpStack, &Func)> = KVec::new();
+    let mut emptied = 0;
     for func in funcs {
         if kernel::warn_on!(!func.patched()) || kernel::warn_on!(func.old_func() == 0) {
             continue;
@@ -566,64 +658,93 @@ pub(crate) fn pop_all<'f>(locked: &Locked, funcs: impl Iterator<Item = &'f Func>
             continue;
         };
         if stack.is_singular() {
-            if emptied.push((stack, func), GFP_KERNEL).is_err() {
-                // No memory to batch: leave it patched, as a failed
-                // unregister upstream does.
-                kernel::warn_on!(true);
-            }
+            // Its last function comes off once no handler can reach it.
+            stack.emptying.store(true, Relaxed);
+            stack.retired.store(true, Release);
+            emptied += 1;
         } else {
             stack.remove(locked, func);
         }
     }
-    if emptied.is_empty() {
-        return;
+    if emptied != 0 {
+        retire_emptied(locked);
     }
-    let mut locs = KVec::new();
-    // The emptied stacks as a set, to copy the table without them.
-    let mut going = match NewTable::with_room(emptied.len()) {
-        Ok(set) => set,
-        Err(_) => {
-            kernel::warn_on!(true);
-            return;
-        }
-    };
-    for (stack, _) in emptied.iter() {
-        if locs.push(stack.loc, GFP_KERNEL).is_err() {
-            kernel::warn_on!(true);
-            return;
-        }
-        going.insert(stack);
-    }
+}
+
+/// The second half of [`pop_all`], for the stacks marked `emptying` (not
+/// generic over the caller's functions, which keeps its symbols short).
+fn retire_emptied(locked: &Locked) {
     // SAFETY: `klp_mutex` is held.
     let Some(old) = (unsafe { published() }) else {
         kernel::warn_on!(true);
         return;
     };
-    let table = if old.live == emptied.len() {
-        None
-    } else {
-        match NewTable::copy(old, 0, |stack| going.table().find(stack.loc).is_none()) {
-            Ok(table) => Some(table),
-            Err(_) => {
-                kernel::warn_on!(true);
-                return;
+    // Out of the filters: the locations of each ops in one update.
+    for first in old.stacks() {
+        if first.emptying.load(Relaxed) && first.filtered.load(Relaxed) {
+            untrace_owned_by(old, first);
+        }
+    }
+    // A table without the emptied stacks whose locations left the filters;
+    // without memory for one, they stay in this one, retired, until the
+    // next copy leaves them out.
+    let replaced = match NewTable::copy(old, 0, |stack| {
+        !stack.emptying.load(Relaxed) || stack.filtered.load(Relaxed)
+    }) {
+        Ok(table) => Some(publish(locked, (table.table().live != 0).then_some(table))),
+        Err(_) => None,
+    };
+    // No handler that found these stacks, in the table just replaced or
+    // before they were retired, runs any more after this.
+    rcu::synchronize_rcu();
+    for stack in old.stacks() {
+        if stack.emptying.load(Relaxed) {
+            stack.emptying.store(false, Relaxed);
+            if let Some(top) = stack.top() {
+                stack.remove(locked, top.func());
             }
         }
-    };
-    let replaced = publish(locked, table);
-    untrace(&locs);
-    // No handler that found these stacks (in the table just replaced, or
-    // through their ftrace location) runs any more after this.
-    rcu::synchronize_rcu();
-    for (stack, func) in emptied {
-        stack.remove(locked, func);
-        // SAFETY: made by `KlpStack::new` in a `KBox`, and owned by the
-        // tables since `push_each`; in none now, and no reader is left.
-        drop(unsafe { KBox::from_raw(core::ptr::from_ref(stack).cast_mut()) });
     }
-    if let Some(old) = replaced {
-        // SAFETY: made by `NewTable`, unpublished a grace period ago.
-        unsafe { free_table(old) };
+    if let Some(replaced) = replaced {
+        // Frees the stacks that left with it: retired, and out of the
+        // filters.
+        retire_table(replaced);
+    }
+}
+
+/// Takes the locations of the emptied stacks of `table` that `first`'s ops
+/// owns out of its filter: in one update, or one at a time (which needs no
+/// memory of ours) if that fails.
+fn untrace_owned_by(table: &LocTable, first: &KlpStack) {
+    let owner = first.owner.load(Relaxed);
+    let Some(ops) = NonNull::new(owner) else {
+        return;
+    };
+    let ours = |stack: &KlpStack| {
+        stack.emptying.load(Relaxed)
+            && stack.filtered.load(Relaxed)
+            && stack.owner.load(Relaxed) == owner
+    };
+    let mut locs = KVec::new();
+    let mut listed = true;
+    for stack in table.stacks() {
+        if ours(stack) && locs.push(stack.loc, GFP_KERNEL).is_err() {
+            listed = false;
+            break;
+        }
+    }
+    if listed && unregister(ops, &locs).is_ok() {
+        for stack in table.stacks() {
+            if ours(stack) {
+                stack.filtered.store(false, Relaxed);
+            }
+        }
+        return;
+    }
+    for stack in table.stacks() {
+        if ours(stack) {
+            untrace_one(stack);
+        }
     }
 }
 
@@ -681,6 +802,10 @@ impl KlpStack {
                 stack: FuncStack(Opaque::zeroed()),
                 old_func,
                 loc,
+                owner: AtomicPtr::new(null_mut()),
+                retired: AtomicBool::new(false),
+                filtered: AtomicBool::new(false),
+                emptying: AtomicBool::new(false),
                 rcu: RcuHead::new(),
             },
             GFP_KERNEL,
@@ -708,11 +833,17 @@ impl KlpStack {
         unsafe { (*head).next != head && (*head).next == (*head).prev }
     }
 
+    /// Records that `ops` has this stack's location in its filter.
+    fn own(&self, ops: NonNull<BatchOps>) {
+        self.owner.store(ops.as_ptr(), Relaxed);
+        self.filtered.store(true, Relaxed);
+    }
+
     /// Pushes `func`, which is not patched and redirects this stack's
     /// function, and marks it patched.
-    fn push(&self, locked: &Locked, func: &Func) {
+    fn push(&self, locked: &Locked, func: &Func) -> Result {
         if kernel::warn_on!(func.patched() || func.old_func() != self.old_func) {
-            return;
+            return Err(EINVAL);
         }
         let head = self.stack.head();
         let node = func.stack_node();
@@ -726,6 +857,7 @@ impl KlpStack {
             (*first).prev = node;
         }
         func.set_patched(&STACKS, locked, true);
+        Ok(())
     }
 
     /// Removes `func`, which is on this stack, and marks it not patched.

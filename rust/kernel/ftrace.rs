@@ -205,6 +205,11 @@ impl<T: FtraceHandler> FtraceOps<T> {
         self.locations.load(Relaxed) != 0
     }
 
+    /// How many locations its filter holds (0: not registered).
+    pub fn location_count(&self) -> usize {
+        self.locations.load(Relaxed)
+    }
+
     /// Points the ops at [`FtraceHandler::call`] for the functions whose
     /// ftrace locations are `locs` (its filter is reset to them), and
     /// enables it. On failure nothing stays registered or filtered.
@@ -259,6 +264,11 @@ impl<T: FtraceHandler> FtraceOps<T> {
     /// update. All or nothing: on failure (a location not traceable, no
     /// memory, or `EBUSY`: another ops that modifies the instruction
     /// pointer traces one of them) the filter is as it was.
+    ///
+    /// Unlike [`FtraceOps::register`], this does not ask a direct-call ops
+    /// (a BPF trampoline) already on one of `locs` to share it with an ops
+    /// that modifies the instruction pointer: ftrace does that only when an
+    /// ops is registered. Such handlers should register a new ops instead.
     ///
     /// # Safety
     ///
@@ -452,11 +462,16 @@ mod tests {
         assert!(ops.data().seen().1 > kvfree_calls);
 
         // Emptying the filter is refused; removing one location is not.
+        assert_eq!(ops.location_count(), 2);
         // SAFETY: registered; both are in the filter.
         let emptied = unsafe { ops.remove_locations(&[kfree_loc, kvfree_loc]) };
         assert_eq!(emptied, Err(EINVAL));
         // SAFETY: registered; `kfree` is in the filter.
         assert!(unsafe { ops.remove_locations(&[kfree_loc]) }.is_ok());
+        assert_eq!(ops.location_count(), 1);
+        // A handler that entered for `kfree` on another CPU before the
+        // removal may still count once: wait for it.
+        crate::sync::rcu::synchronize_rcu();
         let (kfree_calls, kvfree_calls) = ops.data().seen();
         call_kfree();
         call_kvfree();

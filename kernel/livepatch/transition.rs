@@ -306,16 +306,22 @@ struct AffectedCode<'p> {
 
 impl<'p> AffectedCode<'p> {
     fn new(patch: &'p Patch, target: i32) -> Result<Self> {
+        let funcs = || {
+            patch
+                .objects()
+                .filter(|obj| obj.patched())
+                .flat_map(|obj| obj.funcs())
+        };
+        // Allocated before the read-side section, which must not sleep.
+        let mut ranges = KVec::with_capacity(funcs().count(), GFP_KERNEL)?;
         let rcu = rcu::Guard::new();
-        let mut ranges = KVec::new();
-        let funcs = patch
-            .objects()
-            .filter(|obj| obj.patched())
-            .flat_map(|obj| obj.funcs());
-        for (position, func) in funcs.enumerate() {
+        for (position, func) in funcs().enumerate() {
             let (addr, size) = affected_code(&rcu, func, target);
-            ranges.push((addr, addr + size, position, func), GFP_KERNEL)?;
+            ranges
+                .push_within_capacity((addr, addr + size, position, func))
+                .map_err(|_| ENOMEM)?;
         }
+        drop(rcu);
         ranges.sort_unstable_by_key(|range| range.0);
         let mut max_end = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
         let mut end = 0;

@@ -110,12 +110,13 @@ expect_no_stack_dump
 
 echo "enable ($N functions, the insmod): $enable_ms ms; disable (to the patch's removal): $disable_ms ms"
 
+# (check_result keeps only lines with "livepatch:" or "test_klp": the
+# shell's "% insmod" and "% echo" lines for these modules are left out.)
 check_result "livepatch: enabling patch '$MOD_LIVEPATCH'
 livepatch: '$MOD_LIVEPATCH': initializing patching transition
 livepatch: '$MOD_LIVEPATCH': starting patching transition
 livepatch: '$MOD_LIVEPATCH': completing patching transition
 livepatch: '$MOD_LIVEPATCH': patching complete
-% echo 0 > $SYSFS_KLP_DIR/$MOD_LIVEPATCH/enabled
 livepatch: '$MOD_LIVEPATCH': initializing unpatching transition
 livepatch: '$MOD_LIVEPATCH': starting unpatching transition
 livepatch: '$MOD_LIVEPATCH': completing unpatching transition

@@ -11,9 +11,17 @@ impl=${KLP_IMPL:-rust}
 # on the kernel (host tests, formatting, layering, compile-fail) ran in make
 # check. Results are named debug:<name>.
 debug=${KLP_DEBUG:-0}
+# The debug suite in two parts (KLP_SHARD=1 or 2), so that CI can run part
+# 1 beside make check and part 2 after it: each guest keeps a core of its
+# own. Part 1 takes KLP_SHARD_SPLIT percent (default 50) of the guest
+# tests' time (harness/debug-weights); part 2 the rest, and the boots.
+shard=${KLP_SHARD:-}
+[[ $debug == 1 ]] || shard=
+[[ -z $shard || $shard == 1 || $shard == 2 ]] || { echo "check: KLP_SHARD is 1 or 2" >&2; exit 2; }
 flavour_suffix=
 [[ $impl != rust ]] && flavour_suffix+=-$impl
 [[ $debug == 1 ]] && flavour_suffix+=-debug
+[[ -n $shard ]] && flavour_suffix+=-$shard
 host=1
 [[ -n ${TESTS:-} || $debug == 1 ]] && host=
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -116,6 +124,27 @@ else
 		[[ -f $t ]] && tests+=("$(basename "$t")")
 	done
 fi
+# shard_tests(part, percent, test...) - the tests of that part, in their
+# order: the longest first into part 1 while they fit its share
+shard_tests() {
+	local part=$1 percent=$2
+	shift 2
+	printf '%s\n' "$@" | awk -v part="$part" -v percent="$percent" -v weights="$here/debug-weights" '
+		BEGIN { while ((getline line < weights) > 0) if (line !~ /^#/) { split(line, f, " "); w[f[1]] = f[2] } }
+		{ name[NR] = $0; weight[NR] = ($0 in w) ? w[$0] : 60; total += weight[NR] }
+		END {
+			n = NR
+			for (i = 1; i <= n; i++) idx[i] = i
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+				if (weight[idx[j]] > weight[idx[i]]) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
+			share = total * percent / 100
+			for (i = 1; i <= n; i++) if (sum + weight[idx[i]] <= share) { first[idx[i]] = 1; sum += weight[idx[i]] }
+			for (i = 1; i <= n; i++) if ((part == 1) == (i in first)) print name[i]
+		}'
+}
+if [[ -n $shard ]] && ((${#tests[@]})); then
+	mapfile -t tests < <(shard_tests "$shard" "${KLP_SHARD_SPLIT:-50}" "${tests[@]}")
+fi
 if ((${#tests[@]})); then
 	echo "== guest: ${tests[*]}"
 	# On the debug kernel the fault-injection test alone takes about 12
@@ -129,7 +158,7 @@ fi
 # (livepatch.test_fail_init=N): what the exported functions do after an
 # init that stopped there. The C core has no such parameter.
 init_failure=boot-klp-rs-init-failure.sh
-if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$init_failure,* ) ]]; then
+if [[ $impl == rust && $shard != 1 && ( -z ${TESTS:-} || ,$TESTS, == *,$init_failure,* ) ]]; then
 	# (Step 3, the layout check, is done at build time now.)
 	for step in 1 2 4 5; do
 		echo "== guest: $init_failure, init step $step failed"
@@ -143,7 +172,7 @@ fi
 # (rust/kernel/), run at boot: one result per case, by name; a case the
 # sources declare and the guest did not report fails.
 kunit=boot-kunit
-if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$kunit,* ) ]]; then
+if [[ $impl == rust && $shard != 1 && ( -z ${TESTS:-} || ,$TESTS, == *,$kunit,* ) ]]; then
 	# Suites live in the files under rust/ and in what patches/ adds to
 	# upstream's files.
 	mapfile -t cases < <(find "$repo/rust" -name '*.rs' -exec cat {} + 2>/dev/null |
@@ -153,7 +182,7 @@ if [[ $impl == rust && ( -z ${TESTS:-} || ,$TESTS, == *,$kunit,* ) ]]; then
 	mapfile -t doctests < <(doctest_cases $(find "$repo/rust" -name '*.rs' | sort))
 	cases+=("${doctests[@]}")
 	echo "== guest: $kunit, ${#cases[@]} KUnit cases"
-	klog=$cache/logs/$(date +%Y%m%d-%H%M%S)-kunit.log
+	klog=$cache/logs/$(date +%Y%m%d-%H%M%S)-$$-kunit$flavour_suffix.log
 	# loglevel=7: KUnit reports at KERN_INFO.
 	if KLP_LOG=$klog KLP_APPEND="kunit.enable=1 loglevel=7" KLP_BOOT_TIMEOUT=300 \
 		"$here/run-guest.sh" check >/dev/null; then

@@ -31,7 +31,9 @@ initrd=$fdir/initramfs.cpio.gz
 "$here/mkinitramfs.sh" "$fdir" "$initrd" || exit 2
 
 mkdir -p "$cache/logs"
-log=${KLP_LOG:-$cache/logs/$(date +%Y%m%d-%H%M%S)-$flavour-$mode.log}
+# The pid too: guests started in the same second (CI runs several) must
+# not share a log.
+log=${KLP_LOG:-$cache/logs/$(date +%Y%m%d-%H%M%S)-$$-$flavour-$mode.log}
 
 # KVM only where a probe showed a guest really boots with it (it does not on
 # the PVM-backed /dev/kvm of these machines); the answer is cached.

@@ -209,10 +209,13 @@ impl LocTable {
     }
 
     fn stacks(&self) -> impl Iterator<Item = &KlpStack> {
-        self.slots().iter().filter(|slot| slot.loc != 0).map(|slot| {
-            // SAFETY: as in `find`.
-            unsafe { &*slot.stack }
-        })
+        self.slots()
+            .iter()
+            .filter(|slot| slot.loc != 0)
+            .map(|slot| {
+                // SAFETY: as in `find`.
+                unsafe { &*slot.stack }
+            })
     }
 }
 
@@ -352,8 +355,8 @@ fn restore(_locked: &Locked, old: Option<NonNull<LocTable>>) -> Option<NonNull<L
 }
 
 /// Frees, after readers are done with it, a table `publish` replaced, and
-/// the stacks it held that left with it: retired ones whose location is out
-/// of the filter (a [`pop_all`] that could not make a table without them).
+/// the stacks it held that left with it: those [`kept`] refuses (retired,
+/// their location out of the filter), which every copy leaves out.
 fn retire_table(old: Option<NonNull<LocTable>>) {
     let Some(old) = old else {
         return;
@@ -688,9 +691,10 @@ fn retire_emptied(locked: &Locked) {
     // A table without the emptied stacks whose locations left the filters;
     // without memory for one, they stay in this one, retired, until the
     // next copy leaves them out.
-    let replaced = match NewTable::copy(old, 0, |stack| {
-        !stack.emptying.load(Relaxed) || stack.filtered.load(Relaxed)
-    }) {
+    // (The emptied stacks are retired: `kept` leaves out those whose
+    // location left the filter, and any such stack an earlier call had to
+    // leave in the table, which `retire_table` then frees.)
+    let replaced = match NewTable::copy(old, 0, kept) {
         Ok(table) => Some(publish(locked, (table.table().live != 0).then_some(table))),
         Err(_) => None,
     };

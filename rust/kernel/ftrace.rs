@@ -282,7 +282,8 @@ impl<T: FtraceHandler> FtraceOps<T> {
         // SAFETY: registered, so valid and in place; serialised (the
         // function's contract).
         unsafe { set_filter(self.ops.get(), locs, false, false) }?;
-        self.locations.store(self.locations.load(Relaxed) + locs.len(), Relaxed);
+        self.locations
+            .store(self.locations.load(Relaxed) + locs.len(), Relaxed);
         Ok(())
     }
 

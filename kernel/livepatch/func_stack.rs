@@ -161,11 +161,14 @@ struct LocTable {
 
 kernel::impl_has_rcu_head!(LocTable { rcu });
 
-/// The slot a location's probe starts at (Fibonacci hashing; function
-/// addresses are 16-byte aligned, so the low bits carry nothing).
+/// The slot a location's probe starts at. Functions are 16-byte aligned,
+/// so the low bits carry nothing; the next ones differ between neighbouring
+/// functions, which then take neighbouring slots. No multiplicative hash:
+/// the handler pays for every instruction here on every patched call, and
+/// a table at most half full keeps probes short anyway.
 #[inline(always)]
 fn home_slot(loc: usize, mask: usize) -> usize {
-    ((loc as u64 >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & mask
+    (loc >> 4) & mask
 }
 
 impl LocTable {
@@ -192,10 +195,14 @@ impl LocTable {
     /// The stack of `loc`.
     #[inline(always)]
     fn find(&self, loc: usize) -> Option<&KlpStack> {
-        let slots = self.slots();
+        // Raw slots, not `slots()`: no bounds or overflow checks on the
+        // handler's path.
+        let slots = core::ptr::from_ref(self).wrapping_add(1).cast::<Slot>();
         let mut index = home_slot(loc, self.mask);
         loop {
-            let slot = slots[index];
+            // SAFETY: `index <= mask`, and `mask + 1` slots follow the header
+            // (invariant); published tables are never written.
+            let slot = unsafe { *slots.add(index) };
             if slot.loc == loc {
                 // SAFETY: a non-empty slot holds a live stack while the table
                 // is alive (invariant), which `&self` is.
@@ -204,7 +211,7 @@ impl LocTable {
             if slot.loc == 0 {
                 return None;
             }
-            index = (index + 1) & self.mask;
+            index = index.wrapping_add(1) & self.mask;
         }
     }
 
@@ -310,8 +317,21 @@ unsafe fn free_table(table: NonNull<LocTable>) {
     unsafe { KVmalloc::free(table.cast(), layout) };
 }
 
-/// The ops' data: the handler finds everything through [`TABLE`].
-pub(crate) struct Redirects;
+/// The ops' data. An ops of one location (the common patch of a function or
+/// a few, one object each) knows its stack, and saves the handler the
+/// lookup in [`TABLE`].
+pub(crate) struct Redirects {
+    single: *const KlpStack,
+}
+
+// SAFETY: `single` is set before the ops is registered and never changes;
+// the stack it names stays alive while the handler can run through the ops
+// (it is freed a grace period after its location left the filter, which
+// for an ops of one location is after ftrace unregistered it and waited for
+// its handlers), and is `Sync`.
+unsafe impl Sync for Redirects {}
+// SAFETY: as above; nothing in it belongs to a thread.
+unsafe impl Send for Redirects {}
 
 /// An ops that redirects the functions of the stacks it owns.
 type BatchOps = FtraceOps<Redirects>;
@@ -409,9 +429,16 @@ pub(crate) fn find_rcu(_rcu: &rcu::Guard, old_func: usize) -> Option<&KlpStack> 
 /// code).
 #[inline(always)]
 pub(crate) fn traced_stack<'a>(call: &FtraceCall<'a, Redirects>) -> Option<&'a KlpStack> {
-    // SAFETY: the handler runs with preemption disabled for `'a` (ftrace's
-    // recursion lock), an RCU read-side section.
-    let stack = unsafe { published() }?.find(call.ip())?;
+    let single = call.data().single;
+    let stack = if single.is_null() {
+        // SAFETY: the handler runs with preemption disabled for `'a`
+        // (ftrace's recursion lock), an RCU read-side section.
+        unsafe { published() }?.find(call.ip())?
+    } else {
+        // SAFETY: the stack of the ops' one location, alive while the
+        // handler runs through the ops (see `Redirects`).
+        unsafe { &*single }
+    };
     // Read the stack only after `retired` (pairs with the Release in
     // `pop_all`, which waits for readers before the stack empties).
     (!stack.retired.load(Acquire)).then_some(stack)
@@ -560,14 +587,18 @@ fn trace(stacks: &[KBox<KlpStack>]) -> Result {
     for stack in stacks {
         locs.push(stack.loc, GFP_KERNEL)?;
     }
-    if let Ok(ops) = register(&locs) {
+    let single = match stacks {
+        [stack] => Some(&**stack),
+        _ => None,
+    };
+    if let Ok(ops) = register(&locs, single) {
         for stack in stacks {
             stack.own(ops);
         }
         return Ok(());
     }
     for (done, stack) in stacks.iter().enumerate() {
-        match register(&[stack.loc]) {
+        match register(&[stack.loc], Some(stack)) {
             Ok(ops) => stack.own(ops),
             Err((what, err)) => {
                 if let Some(top) = stack.top() {
@@ -579,7 +610,7 @@ fn trace(stacks: &[KBox<KlpStack>]) -> Result {
                     );
                 }
                 for stack in &stacks[..done] {
-                    untrace_one(stack);
+                    let _ = untrace_one(stack);
                 }
                 return Err(err);
             }
@@ -588,9 +619,14 @@ fn trace(stacks: &[KBox<KlpStack>]) -> Result {
     Ok(())
 }
 
-/// A new ops, registered for `locs` (distinct, in no other filter).
-fn register(locs: &[usize]) -> core::result::Result<NonNull<BatchOps>, (&'static str, Error)> {
-    let ops = KBox::new(FtraceOps::new(Redirects), GFP_KERNEL)
+/// A new ops, registered for `locs` (distinct, in no other filter); with
+/// `single`, the stack of its one location.
+fn register(
+    locs: &[usize],
+    single: Option<&KlpStack>,
+) -> core::result::Result<NonNull<BatchOps>, (&'static str, Error)> {
+    let single = single.map_or(core::ptr::null(), core::ptr::from_ref);
+    let ops = KBox::new(FtraceOps::new(Redirects { single }), GFP_KERNEL)
         .map_err(|e| ("register ftrace handler", Error::from(e)))?;
     let ops = KBox::into_raw(ops);
     // SAFETY: new, so not registered; in a heap block freed only by
@@ -612,33 +648,45 @@ fn register(locs: &[usize]) -> core::result::Result<NonNull<BatchOps>, (&'static
 }
 
 /// Takes `locs` (in `ops`'s filter) out of it, in one update; unregisters
-/// and frees the ops if nothing else is left in it. Handlers that entered
-/// before may still run: wait for a grace period before taking their stacks
-/// away.
-fn unregister(ops: NonNull<BatchOps>, locs: &[usize]) -> Result {
+/// and frees the ops if nothing else is left in it. `Ok(true)` when it
+/// unregistered it: ftrace then waited for every handler running through
+/// it. Otherwise handlers that entered before may still run: wait for a
+/// grace period before taking their stacks away.
+fn unregister(ops: NonNull<BatchOps>, locs: &[usize]) -> Result<bool> {
     // SAFETY: registered by `register` and not freed (it still has
     // locations); changed only under `klp_mutex`, which the callers hold.
     let this = unsafe { ops.as_ref() };
     if this.location_count() > locs.len() {
         // SAFETY: as above; `locs` are distinct and in its filter.
-        return unsafe { this.remove_locations(locs) };
+        return unsafe { this.remove_locations(locs) }.map(|()| false);
     }
     // SAFETY: as above.
     unsafe { this.unregister() }?;
     // SAFETY: from `KBox::into_raw` in `register`; unregistered, and
-    // ftrace waited for the handlers running through it (a dynamic ops).
+    // ftrace waited for the handlers running through it (a dynamic ops:
+    // `synchronize_rcu_tasks()`, which no preemption-disabled section
+    // outlasts).
     drop(unsafe { KBox::from_raw(ops.as_ptr()) });
-    Ok(())
+    Ok(true)
 }
 
 /// Takes `stack`'s location out of its owner's filter; on failure (with a
-/// warning, as upstream's failed unregister) it stays there.
-fn untrace_one(stack: &KlpStack) {
+/// warning, as upstream's failed unregister) it stays there. Returns
+/// whether ftrace waited for the handlers of that location (see
+/// [`unregister`]).
+fn untrace_one(stack: &KlpStack) -> bool {
     let Some(owner) = NonNull::new(stack.owner.load(Relaxed)) else {
-        return;
+        return false;
     };
-    if !kernel::warn_on!(unregister(owner, &[stack.loc]).is_err()) {
-        stack.filtered.store(false, Relaxed);
+    match unregister(owner, &[stack.loc]) {
+        Ok(waited) => {
+            stack.filtered.store(false, Relaxed);
+            waited
+        }
+        Err(_) => {
+            kernel::warn_on!(true);
+            false
+        }
     }
 }
 
@@ -682,10 +730,13 @@ fn retire_emptied(locked: &Locked) {
         kernel::warn_on!(true);
         return;
     };
-    // Out of the filters: the locations of each ops in one update.
+    // Out of the filters: the locations of each ops in one update. Whether
+    // ftrace waited for every handler that may hold these stacks (it does
+    // when it unregisters an ops).
+    let mut waited = true;
     for first in old.stacks() {
         if first.emptying.load(Relaxed) && first.filtered.load(Relaxed) {
-            untrace_owned_by(old, first);
+            waited &= untrace_owned_by(old, first);
         }
     }
     // A table without the emptied stacks whose locations left the filters;
@@ -699,8 +750,11 @@ fn retire_emptied(locked: &Locked) {
         Err(_) => None,
     };
     // No handler that found these stacks, in the table just replaced or
-    // before they were retired, runs any more after this.
-    rcu::synchronize_rcu();
+    // before they were retired, runs any more after this. (A handler of a
+    // location not among them never reads them.)
+    if !waited {
+        rcu::synchronize_rcu();
+    }
     for stack in old.stacks() {
         if stack.emptying.load(Relaxed) {
             stack.emptying.store(false, Relaxed);
@@ -718,11 +772,12 @@ fn retire_emptied(locked: &Locked) {
 
 /// Takes the locations of the emptied stacks of `table` that `first`'s ops
 /// owns out of its filter: in one update, or one at a time (which needs no
-/// memory of ours) if that fails.
-fn untrace_owned_by(table: &LocTable, first: &KlpStack) {
+/// memory of ours) if that fails. Returns whether ftrace waited for the
+/// handlers of all of them (see [`unregister`]).
+fn untrace_owned_by(table: &LocTable, first: &KlpStack) -> bool {
     let owner = first.owner.load(Relaxed);
     let Some(ops) = NonNull::new(owner) else {
-        return;
+        return false;
     };
     let ours = |stack: &KlpStack| {
         stack.emptying.load(Relaxed)
@@ -737,19 +792,23 @@ fn untrace_owned_by(table: &LocTable, first: &KlpStack) {
             break;
         }
     }
-    if listed && unregister(ops, &locs).is_ok() {
-        for stack in table.stacks() {
-            if ours(stack) {
-                stack.filtered.store(false, Relaxed);
+    if listed {
+        if let Ok(waited) = unregister(ops, &locs) {
+            for stack in table.stacks() {
+                if ours(stack) {
+                    stack.filtered.store(false, Relaxed);
+                }
             }
+            return waited;
         }
-        return;
     }
+    let mut waited = true;
     for stack in table.stacks() {
         if ours(stack) {
-            untrace_one(stack);
+            waited &= untrace_one(stack);
         }
     }
+    waited
 }
 
 /// Makes the traced `call` continue in `entry`'s function, unless it is a

@@ -7,8 +7,14 @@
 #	kernel, as is and redirected to an equivalent replacement by
 #	klp_rs_call_bench_patch (the difference: ftrace + livepatch handler),
 #	and redirected with 1,000 more functions patched (state=patched_1001:
-#	klp_rs_many_patch_1000 too, so the handler finds the function among
-#	1,001; left enabled at the end, as C takes minutes to disable it)
+#	klp_rs_many_patch_1000 too; left enabled at the end, as C takes
+#	minutes to disable it)
+#   BENCH call run=N state=many_unpatched|many_in_1000 call_ns=X
+#	the same for klp_rs_many_fn_500() of klp_rs_many_target (called
+#	through a function pointer), before and while it is one of the 1,000
+#	functions klp_rs_many_patch_1000 redirects (on the Rust core, one
+#	ftrace_ops holds all 1,000, and the handler finds the function's stack
+#	in its table)
 #   BENCH transition run=N load=idle|sleepers1000|busy4 patch_ms=X unpatch_ms=Y
 #	patch_ms: kernel log time from "enabling patch" to "patching complete"
 #	after insmod of klp_rs_call_bench_patch; unpatch_ms: from "starting
@@ -102,13 +108,14 @@ ms() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 1000 }'
 }
 
-call_runs() { # state
-	local run
+call_runs() { # state [parameters directory]
+	local run params=${2:-$PARAMS}
 	for ((run = 1; run <= RUNS; run++)); do
-		echo $CALLS >"$PARAMS/run" || die "timing run failed"
-		read_value "$PARAMS/ns_per_call"
+		echo $CALLS >"$params/run" || die "timing run failed"
+		read_value "$params/ns_per_call"
 		echo "BENCH call run=$run state=$1 call_ns=$value"
 	done
+	[[ -n ${2:-} ]] && return
 	read_value "$PARAMS/sink"
 	sums+=("$value")
 }
@@ -143,11 +150,13 @@ if [[ $mode != transition ]]; then
 	call_runs patched
 	if [[ $mode == micro ]]; then
 		insmod test_modules/klp_rs_many_target.ko || die "insmod klp_rs_many_target failed"
+		call_runs many_unpatched /sys/module/klp_rs_many_target/parameters
 		insmod test_modules/klp_rs_many_patch_1000.ko || die "insmod klp_rs_many_patch_1000 failed"
 		many=/sys/kernel/livepatch/klp_rs_many_patch_1000
 		wait_until 600 eval '[[ $(cat $many/transition 2>/dev/null) == 0 ]]' ||
 			die "the patching transition of klp_rs_many_patch_1000 did not finish"
 		call_runs patched_1001
+		call_runs many_in_1000 /sys/module/klp_rs_many_target/parameters
 		[[ ${sums[2]} == "${sums[1]}" ]] || die "with 1,000 more functions patched the replacement computed ${sums[2]}"
 	fi
 	patch_off

@@ -46,12 +46,18 @@ emit() {
  *                 it, the kthread calls a sample of 100 functions (as
  *                 sample= does) and counts into held_old/held_new;
  *                 held_done says it finished
+ *   run=<calls>   calls klp_rs_many_fn_500() that many times (through the
+ *                 table, as sample= does) and times it in the kernel:
+ *                 ns_per_call (make bench's patched-call cost inside a
+ *                 patch of 1,000 functions)
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/completion.h>
 #include <linux/kthread.h>
+#include <linux/math64.h>
 #include <linux/module.h>
+#include <linux/timekeeping.h>
 
 #define KLP_RS_MANY_FUNCS $total
 #define KLP_RS_MANY_NEW 1000000
@@ -139,6 +145,45 @@ static const struct kernel_param_ops sample_ops = {
 };
 static int sample;
 module_param_cb(sample, &sample_ops, &sample, 0644);
+
+static u64 centi_ns;		/* last run=, hundredths of a ns per call */
+static unsigned long sink;
+
+static int run_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned long calls, i, sum = 0;
+	u64 start, ns;
+	int ret = kstrtoul(val, 0, &calls);
+
+	if (ret)
+		return ret;
+	if (!calls || calls > 100000000UL)
+		return -EINVAL;
+	start = ktime_get_ns();
+	for (i = 0; i < calls; i++)
+		sum += klp_rs_many_fns[500]((int)(i & 0xffff));
+	ns = ktime_get_ns() - start;
+	WRITE_ONCE(sink, sum);
+	WRITE_ONCE(centi_ns, div64_u64(ns * 100, calls));
+	return 0;
+}
+
+static const struct kernel_param_ops run_ops = {
+	.set = run_set,
+};
+module_param_cb(run, &run_ops, NULL, 0200);
+
+static int ns_per_call_get(char *buf, const struct kernel_param *kp)
+{
+	u64 c = READ_ONCE(centi_ns);
+
+	return sysfs_emit(buf, "%llu.%02llu\n", c / 100, c % 100);
+}
+
+static const struct kernel_param_ops ns_per_call_ops = {
+	.get = ns_per_call_get,
+};
+module_param_cb(ns_per_call, &ns_per_call_ops, NULL, 0444);
 
 static struct task_struct *holder;
 

@@ -21,6 +21,9 @@ pristine=$("$here/fetch-tree.sh")
 root=$(mktemp -d "${TMPDIR:-/tmp}/klp-initramfs.XXXXXX")
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,run,root,etc,mnt}
+# The image's / is mktemp's folder (0700): open it to the tests that run
+# commands as a user other than root.
+chmod 755 "$root"
 
 cp /bin/busybox "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list); do

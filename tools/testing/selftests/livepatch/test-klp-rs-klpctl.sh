@@ -87,6 +87,30 @@ run 6 unload $MOD_TARGET
 [[ -e /sys/module/$MOD_TARGET ]] || fail "klpctl unloaded a module that is not a livepatch"
 unload_mod $MOD_TARGET
 run 2 load
+# Not root: the kernel's EACCES on the sysfs file, and its EPERM on the
+# module load, are exit 4 (busybox su, as a user the guest lacks otherwise).
+grep -q '^nobody:' /etc/passwd || echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>/etc/passwd
+load_lp $MOD_LIVEPATCH
+function run_as_nobody() {
+	local want=$1 rc
+	shift
+	log "% su nobody: klpctl $*"
+	out=$(su nobody -s /bin/sh -c "$KLPCTL $*" 2>&1)
+	rc=$?
+	((rc == want)) || fail "klpctl $* as nobody: exit $rc, expected $want; output:\n$out"
+}
+run_as_nobody 4 disable $MOD_LIVEPATCH
+expect_out "permission denied \(are you root\?"
+expect_value $SYSFS_KLP_DIR/$MOD_LIVEPATCH/enabled 1
+run_as_nobody 4 unload $MOD_LIVEPATCH
+[[ -e /sys/module/$MOD_LIVEPATCH ]] || fail "klpctl unloaded $MOD_LIVEPATCH for nobody"
+run_as_nobody 4 load test_modules/$MOD_BUSY_PATCH.ko
+expect_out "permission denied \(are you root\?"
+[[ ! -e /sys/module/$MOD_BUSY_PATCH ]] || fail "klpctl loaded $MOD_BUSY_PATCH for nobody"
+run_as_nobody 0 list
+expect_out "$MOD_LIVEPATCH .* 1 .* 0 .* 0 .* 1 .* vmlinux"
+disable_lp $MOD_LIVEPATCH
+unload_lp $MOD_LIVEPATCH
 run 5 --sysfs /tmp list
 expect_out "livepatch is not in this kernel"
 run 0 --help

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# The kpatch tool (the script of Debian trixie's kpatch package, unchanged)
+# The kpatch tool (the script of Debian's kpatch package, unchanged)
 # on this kernel: load, list, info, unload of a livepatch module, and a load
 # whose transition stalls, which kpatch answers by writing the patch's
 # signal file where the kernel has one (klp-rs does; upstream C has not had
@@ -44,6 +44,11 @@ kp list
 echo "$out"
 expect_out "^Loaded patch modules:$"
 expect_out "^$MOD_LIVEPATCH \[enabled\]$"
+# The table kpatch 0.9.11 builds from each patch's stack_order file: which
+# patch's code each patched function runs now.
+expect_out "^Currently livepatched functions:$"
+expect_out "^Module +Object +Function/Occurrence$"
+expect_out "^$MOD_LIVEPATCH +vmlinux +cmdline_proc_show,1$"
 kp info test_modules/$MOD_LIVEPATCH.ko
 expect_out "^Patch information for test_modules/$MOD_LIVEPATCH.ko:$"
 expect_out "^livepatch: +Y$"
@@ -68,6 +73,7 @@ kp list
 expect_out "^$MOD_BUSY_PATCH \[enabling\.\.\.\]$"
 expect_out "^Stalled processes:$"
 expect_out "^$kpid test_klp_rs_busy$"
+expect_out "^$MOD_BUSY_PATCH +$MOD_TARGET +test_klp_rs_busy_fn,1 +\(transition\)$"
 if [[ -e $SYSFS_KLP_DIR/$MOD_BUSY_PATCH/signal ]]; then
 	want="^signaling stalled process\(es\):$"
 else

@@ -3,6 +3,7 @@
 #   make shell   build, boot to an interactive shell in the guest
 #   make check   every test; ends with "N passed, N failed"
 #   make check-debug  the guest tests again on the debug kernel
+#   make check-klp-build  a module made by the kernel's klp-build, on klp-rs
 #   make bench   benchmarks on the C and the Rust core, side by side
 #   make fuzz    fuzz the livepatch name parsers (FUZZ_SECONDS=60)
 # Knobs: KLP_IMPL=rust|c  KLP_CACHE=dir  TESTS=a.sh,b.sh  KLP_DEBUG=1
@@ -11,7 +12,7 @@ export KLP_IMPL ?= rust
 export KLP_CACHE ?= $(HOME)/.cache/klp-rs
 H := harness
 
-.PHONY: all deps tree kernel run shell check check-debug bench fuzz clean
+.PHONY: all deps tree kernel run shell check check-debug check-klp-build bench fuzz clean
 
 all: kernel
 
@@ -35,6 +36,9 @@ check:
 
 check-debug:
 	@KLP_DEBUG=1 $(H)/check.sh
+
+check-klp-build:
+	@$(H)/klp-build.sh
 
 bench:
 	@$(H)/bench.sh

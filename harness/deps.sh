@@ -21,6 +21,8 @@ apt_pkgs=(
 )
 # make bench plots its results.
 [[ ${1:-} == bench ]] && apt_pkgs+=(gnuplot-nox)
+# klp-build's objtool needs xxhash for its function checksums.
+[[ ${1:-} == klp-build ]] && apt_pkgs+=(libxxhash-dev)
 
 missing=()
 for p in "${apt_pkgs[@]}"; do

@@ -17,6 +17,8 @@ cache=${KLP_CACHE:-$HOME/.cache/klp-rs}
 impl=${KLP_IMPL:-rust}
 flavour=$impl
 [[ ${KLP_DEBUG:-0} == 1 ]] && flavour=$impl-debug
+# Another kernel of the cache by its folder's name (make check-klp-build's).
+flavour=${KLP_FLAVOUR:-$flavour}
 # KASAN's shadow and kmemleak's pool want more than the 1 GiB a plain guest has.
 mem=1G
 [[ ${KLP_DEBUG:-0} == 1 ]] && mem=2G

@@ -67,7 +67,7 @@ step deps "$fdir/deps.log" "$here/deps.sh" klp-build
 
 # make check's kernel: its configuration, and the guest's helpers (klpctl
 # and the like) from its ext folder. Incremental when it is built already.
-step kernel-build "$cache/last-build.log" env KLP_IMPL="$impl" KLP_DEBUG=0 "$here/build.sh"
+step kernel-build "$fdir/kernel-build.log" env KLP_IMPL="$impl" KLP_DEBUG=0 "$here/build.sh"
 
 tree() {
 	local pristine
@@ -79,6 +79,12 @@ tree() {
 		# (O=), which an in-tree build would make unusable.
 		rsync -a "$pristine/" "$src/" || return 1
 	fi
+	# A klp-build killed half-way leaves its patch applied and its stamp in
+	# scripts/setlocalversion: those files go back to pristine first.
+	local f
+	for f in scripts/setlocalversion $(sed -n 's|^+++ [^/]*/\([^[:space:]]*\).*|\1|p' "$patch"); do
+		cmp -s "$pristine/$f" "$src/$f" || cp "$pristine/$f" "$src/$f" || return 1
+	done
 	cp "$cache/$impl/build/.config" "$src/.config"
 	make -C "$src" LLVM=-"$KLP_LLVM_VERSION" -s olddefconfig || return 1
 	grep -qx CONFIG_KLP_BUILD=y "$src/.config" || { echo "CONFIG_KLP_BUILD is not set"; return 1; }

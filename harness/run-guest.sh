@@ -27,10 +27,23 @@ mode=$1
 shift
 tests=("$@")
 
+# no_boot(why) - stop before booting; in check mode every requested test
+# fails with the reason, so that no caller can miss them
+no_boot() {
+	echo "run-guest: $1" >&2
+	if [[ $mode == check ]]; then
+		local t
+		for t in "${tests[@]}"; do
+			echo "FAIL $t${KLP_RESULT_SUFFIX:-} not booted: $1" >>"${KLP_RESULTS:-/dev/null}"
+		done
+	fi
+	exit 2
+}
+
 bzimage=$fdir/build/arch/x86/boot/bzImage
-[[ -f $bzimage ]] || { echo "run-guest: no kernel at $bzimage; build first" >&2; exit 2; }
+[[ -f $bzimage ]] || no_boot "no kernel at $bzimage; build first"
 initrd=$fdir/initramfs.cpio.gz
-"$here/mkinitramfs.sh" "$fdir" "$initrd" || exit 2
+"$here/mkinitramfs.sh" "$fdir" "$initrd" || no_boot "no initramfs: mkinitramfs.sh failed"
 
 mkdir -p "$cache/logs"
 # The pid too: guests started in the same second (CI runs several) must

@@ -65,7 +65,18 @@ FAIL kunit:rust_x.fails failed in the guest
 FAIL kunit:rust_x.skipped skipped
 FAIL kunit:rust_x.missing not run"
 
-if [[ "$got" != "$want" ]]; then
+# A guest that cannot boot (no kernel in the folder) fails each test asked.
+rg_results=$(mktemp)
+trap 'rm -f "$log" "$src" "$rg_results"' EXIT
+KLP_FLAVOUR=no-such-kernel KLP_RESULTS=$rg_results KLP_RESULT_SUFFIX=:s \
+	"$here/run-guest.sh" check one.sh two.sh 2>/dev/null
+rg_got=$(cut -d' ' -f1-4 "$rg_results")
+rg_want="FAIL one.sh:s not booted:
+FAIL two.sh:s not booted:"
+
+if [[ "$rg_got" != "$rg_want" ]]; then
+	echo "FAIL harness-results run-guest without a kernel wrote: $(echo "$rg_got" | tr '\n' '|')"
+elif [[ "$got" != "$want" ]]; then
 	echo "FAIL harness-results collect_results read: $(echo "$got" | tr '\n' '|')"
 elif ! guest_finished "$log"; then
 	echo "FAIL harness-results guest_finished missed KLP-DONE"

@@ -163,5 +163,8 @@ cp "${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-gnu/release/klpctl" "
 "llvm-nm-$KLP_LLVM_VERSION" --defined-only "$out/kernel/livepatch/built-in.a" |
 	awk '$2 ~ /^[tT]$/ { print $3 }' | sort -u >"$ext/klp-core-functions"
 
+# The kpatch tool for the guest image, fetched once here, in the build,
+# rather than by the first guests (CI starts two at once).
+"$here/fetch-kpatch.sh" >/dev/null
 echo "$srctree" >"$cache/$flavour/srctree"
 echo "build: done: $out/arch/x86/boot/bzImage" >&2

@@ -13,11 +13,11 @@ set -euo pipefail
 . "$(dirname "$0")/private-apt.sh"
 
 cache=${KLP_CACHE:-$HOME/.cache/klp-rs}
-apt_dir=$cache/apt-kpatch
+suite=sid
+apt_dir=$cache/apt-kpatch-$suite
 out=$cache/kpatch
 mkdir -p "$out"
 
-suite=sid
 if [[ -x $out/kpatch && "$(cat "$out/VERSION" 2>/dev/null)" == "kpatch $suite "* ]]; then
 	echo "$out/kpatch"
 	exit 0
@@ -34,7 +34,9 @@ trap 'rm -rf "$work"' EXIT
 dpkg -x "$work"/kpatch_*.deb "$work/pkg"
 script=$(find "$work/pkg" -type f -name kpatch -path '*bin/*' | head -n1)
 [[ -n $script ]] || { echo "fetch-kpatch: no kpatch script in the package" >&2; exit 1; }
-install -m 755 "$script" "$out/kpatch"
+# Into place at once: a guest image being made may be copying it.
+install -m 755 "$script" "$out/kpatch.tmp"
+mv -f "$out/kpatch.tmp" "$out/kpatch"
 echo "kpatch $suite $version" >"$out/VERSION"
 echo "fetch-kpatch: kpatch $version ($suite)" >&2
 echo "$out/kpatch"

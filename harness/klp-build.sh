@@ -80,12 +80,14 @@ tree() {
 		rsync -a "$pristine/" "$src/" || return 1
 	fi
 	# A klp-build killed half-way leaves its patch applied and its stamp in
-	# scripts/setlocalversion: those files go back to pristine first.
+	# scripts/setlocalversion: the files it was given go back to pristine
+	# (the list is kept from run to run; the patch may have changed since).
 	local f
-	for f in scripts/setlocalversion $(sed -n 's|^+++ [^/]*/\([^[:space:]]*\).*|\1|p' "$patch"); do
+	for f in scripts/setlocalversion $(cat "$fdir/patched-files" 2>/dev/null); do
 		cmp -s "$pristine/$f" "$src/$f" || cp "$pristine/$f" "$src/$f" || return 1
 	done
-	cp "$cache/$impl/build/.config" "$src/.config"
+	sed -n 's|^+++ [^/]*/\([^[:space:]]*\).*|\1|p' "$patch" >"$fdir/patched-files"
+	cp "$cache/$impl/build/.config" "$src/.config" || return 1
 	make -C "$src" LLVM=-"$KLP_LLVM_VERSION" -s olddefconfig || return 1
 	grep -qx CONFIG_KLP_BUILD=y "$src/.config" || { echo "CONFIG_KLP_BUILD is not set"; return 1; }
 }

@@ -87,7 +87,8 @@ done
 
 # Kernel modules of the build (samples and the like), found by name.
 mkdir -p "$root/modules"
-find "$build" -path "$build/source" -prune -o -name '*.ko' -print | while read -r ko; do
+# (-H: make check-klp-build's build folder is a link to its tree.)
+find -H "$build" -path "$build/source" -prune -o -name '*.ko' -print | while read -r ko; do
 	cp "$ko" "$root/modules/"
 done
 

@@ -18,6 +18,7 @@
 #	per function, in bytes: what the core holds per patched function.
 
 cd "$(dirname "$0")" || exit 1
+. ./klp-rs-bench-functions.sh
 
 mode=$(sed -n 's/.*klp\.bench=\([a-z]*\).*/\1/p' /proc/cmdline)
 impl=$(sed -n 's/.*klp\.impl=\([a-z]*\).*/\1/p' /proc/cmdline)
@@ -34,42 +35,6 @@ die() {
 			echo 0 >/sys/kernel/livepatch/klp_rs_many_patch_$n/enabled 2>/dev/null
 	done
 	exit 1
-}
-
-read_value() {
-	value=
-	IFS= read -r value <"$1" 2>/dev/null || [[ -n "$value" ]]
-}
-
-# wait_until(seconds, command...) - poll every 20 ms
-wait_until() {
-	local i limit=$(($1 * 50))
-	shift
-	for ((i = 0; i < limit; i++)); do
-		"$@" && return 0
-		sleep .02
-	done
-	return 1
-}
-
-# stamp(text) - kernel timestamp (s) of the first log line from $marker
-# on (itself included) that contains text
-stamp() {
-	dmesg | awk -v m="$marker" -v t="$1" '
-		index($0, m) { p = 1 }
-		p && index($0, t) { sub(/^\[ */, ""); sub(/\].*/, ""); print; exit }'
-}
-
-# ms(from, to) - milliseconds between two stamps
-ms() {
-	[[ -n $1 && -n $2 ]] || die "missing kernel log line (n=$n run=$run)"
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 1000 }'
-}
-
-# mark(text) - a unique kernel log line; its text into $marker
-mark() {
-	marker="klp-rs-bench: $1 $(date +%s%N)"
-	echo "$marker" >/dev/kmsg
 }
 
 # meminfo() - "<Slab kB> <VmallocUsed kB>", after dropping reclaimable
@@ -91,13 +56,13 @@ for n in "${SIZES[@]}"; do
 		insmod test_modules/$patch.ko || die "insmod $patch failed"
 		wait_until 600 eval '[[ $(cat $lp/transition 2>/dev/null) == 0 ]]' ||
 			die "the patching transition of $patch did not finish"
-		enable_ms=$(ms "$(stamp "$marker")" "$(stamp "'$patch': patching complete")")
+		enable_ms=$(ms "$(stamp "$marker")" "$(stamp "'$patch': patching complete")" "n=$n run=$run")
 		[[ $n == 1000 ]] && read -r slab_on vmalloc_on < <(meminfo)
 
 		mark "many n=$n run=$run disable"
 		echo 0 >$lp/enabled || die "cannot disable $patch"
 		wait_until 600 eval '[[ ! -e $lp ]]' || die "the unpatching transition of $patch did not finish"
-		disable_ms=$(ms "$(stamp "$marker")" "$(stamp "'$patch': unpatching complete")")
+		disable_ms=$(ms "$(stamp "$marker")" "$(stamp "'$patch': unpatching complete")" "n=$n run=$run")
 		echo "BENCH many n=$n run=$run enable_ms=$enable_ms disable_ms=$disable_ms"
 		if [[ $n == 1000 ]]; then
 			read -r slab_off vmalloc_off < <(meminfo)

@@ -30,6 +30,7 @@
 # where timers and scheduling are what is measured.
 
 cd "$(dirname "$0")" || exit 1
+. ./klp-rs-bench-functions.sh
 
 mode=$(sed -n 's/.*klp\.bench=\([a-z]*\).*/\1/p' /proc/cmdline)
 TARGET=klp_rs_call_bench
@@ -61,23 +62,6 @@ die() {
 	exit 1
 }
 
-# read_value(path) - the first line of path into $value, without a fork
-read_value() {
-	value=
-	IFS= read -r value <"$1" 2>/dev/null || [[ -n "$value" ]]
-}
-
-# wait_until(seconds, command...) - poll every 20 ms
-wait_until() {
-	local i limit=$(($1 * 50))
-	shift
-	for ((i = 0; i < limit; i++)); do
-		"$@" && return 0
-		sleep .02
-	done
-	return 1
-}
-
 transition_done() { read_value "$LP/transition" && [[ $value == 0 ]]; }
 patch_gone() { [[ ! -e $LP ]]; }
 unreferenced() { read_value "/sys/module/$PATCH/refcnt" && [[ $value == 0 ]]; }
@@ -92,20 +76,6 @@ patch_off() {
 	wait_until 120 patch_gone || die "unpatching transition did not finish"
 	wait_until 30 unreferenced || die "$PATCH is still referenced"
 	rmmod $PATCH || die "rmmod $PATCH failed"
-}
-
-# stamp(text) - kernel timestamp (s) of the first log line after $marker
-# that contains text
-stamp() {
-	dmesg | awk -v m="$marker" -v t="$1" '
-		p && index($0, t) { sub(/^\[ */, ""); sub(/\].*/, ""); print; exit }
-		index($0, m) { p = 1 }'
-}
-
-# ms(from, to) - milliseconds between two stamps
-ms() {
-	[[ -n $1 && -n $2 ]] || die "missing kernel log line (run $run, load=$load)"
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 1000 }'
 }
 
 call_runs() { # state [parameters directory]
@@ -124,15 +94,14 @@ transition_runs() { # load
 	local run t0 t1 t2 t3
 	load=$1
 	for ((run = 1; run <= RUNS; run++)); do
-		marker="klp-rs-bench: transition load=$load run=$run $(date +%s%N)"
-		echo "$marker" >/dev/kmsg
+		mark "transition load=$load run=$run"
 		patch_on
 		patch_off
 		t0=$(stamp "livepatch: enabling patch '$PATCH'")
 		t1=$(stamp "'$PATCH': patching complete")
 		t2=$(stamp "'$PATCH': starting unpatching transition")
 		t3=$(stamp "'$PATCH': unpatching complete")
-		echo "BENCH transition run=$run load=$load patch_ms=$(ms "$t0" "$t1") unpatch_ms=$(ms "$t2" "$t3")"
+		echo "BENCH transition run=$run load=$load patch_ms=$(ms "$t0" "$t1" "run $run, load=$load") unpatch_ms=$(ms "$t2" "$t3" "run $run, load=$load")"
 	done
 }
 

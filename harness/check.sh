@@ -35,17 +35,10 @@ trap 'rm -f "$results"' EXIT
 start=$SECONDS
 
 summary() {
-	local pass fail
 	[[ $debug == 1 ]] && sed -i -E 's/^(PASS|FAIL) /\1 debug:/' "$results"
-	pass=$(grep -c '^PASS ' "$results")
-	fail=$(grep -c '^FAIL ' "$results")
-	echo
-	echo "== results ($impl, $((SECONDS - start))s)"
-	sed 's/^/  /' "$results"
 	# One file per kernel, so that make check and make check-debug can run
 	# side by side (.ci/run does).
-	echo "$pass passed, $fail failed" | tee "$cache/last-summary${flavour_suffix}"
-	[[ $fail -eq 0 ]]
+	print_summary "$results" "$impl" $((SECONDS - start)) "$cache/last-summary${flavour_suffix}"
 }
 
 "$here/deps.sh" || { echo "FAIL dependencies" >>"$results"; summary; exit 1; }

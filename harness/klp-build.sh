@@ -24,6 +24,8 @@ case $impl in rust) flavour=klp-build ;; c) flavour=klp-build-c ;; *) echo "klp-
 export PATH="$HOME/.cargo/bin:$PATH"
 # shellcheck source=harness/toolchain.sh
 . "$here/toolchain.sh"
+# shellcheck source=harness/results.sh
+. "$here/results.sh"
 
 fdir=$cache/$flavour
 src=$fdir/src
@@ -37,14 +39,7 @@ trap 'rm -f "$results"' EXIT
 start=$SECONDS
 
 summary() {
-	local pass fail
-	pass=$(grep -c '^PASS ' "$results")
-	fail=$(grep -c '^FAIL ' "$results")
-	echo
-	echo "== results ($flavour, $((SECONDS - start))s)"
-	sed 's/^/  /' "$results"
-	echo "$pass passed, $fail failed" | tee "$cache/last-summary-$flavour"
-	[[ $fail -eq 0 ]]
+	print_summary "$results" "$flavour" $((SECONDS - start)) "$cache/last-summary-$flavour"
 }
 
 # step(name, log, command...) - run a step with its output in log; on

@@ -20,6 +20,20 @@ collect_results() {
 	done
 }
 
+# print_summary RESULTS LABEL SECONDS SUMMARY-FILE - every result, then
+# "N passed, N failed", also into SUMMARY-FILE (CI sums those files);
+# fails when a result did
+print_summary() {
+	local results=$1 pass fail
+	pass=$(grep -c '^PASS ' "$results")
+	fail=$(grep -c '^FAIL ' "$results")
+	echo
+	echo "== results ($2, ${3}s)"
+	sed 's/^/  /' "$results"
+	echo "$pass passed, $fail failed" | tee "$4"
+	[[ $fail -eq 0 ]]
+}
+
 # guest_finished LOG - whether the guest's init got to the end
 guest_finished() {
 	grep -aq '^KLP-DONE' "$1"
